@@ -1,0 +1,62 @@
+# gradschool — every target is a thin wrapper over `python -m grader`.
+# The first target you run creates .venv (torch CPU build first, then this project).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+PHASE ?= 0
+LEVEL ?= standard
+JOBS  ?= 2
+GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON))
+
+.DEFAULT_GOAL := help
+.PHONY: help grade progress stubs verify fixtures test lint bench clean-venv
+
+help: ## list the commands
+	@echo "Students:"
+	@echo "  make grade PHASE=n [EX=id] [FILE=path] [FULL=1] [JSON=out.json]   grade exercises/ phase n"
+	@echo "  make progress                         points per phase and what to do next"
+	@echo "Instructors:"
+	@echo "  make stubs [LEVEL=guided|standard|hard]  regenerate exercises/ from solutions/"
+	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
+	@echo "  make verify [PHASE=n]                 solutions 100%, stubs 0, every mutant caught, files current"
+	@echo "Developers:"
+	@echo "  make test                             the project's own tests (includes verify)"
+	@echo "  make lint                             ruff"
+	@echo "  make bench                            benchmarks under bench/ (ratios, one run each)"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+grade: $(STAMP)
+	@$(PY) -m grader grade $(GRADE_ARGS)
+
+progress: $(STAMP)
+	@$(PY) -m grader progress
+
+stubs: $(STAMP)
+	@$(PY) -m grader stubs --level $(LEVEL)
+
+fixtures: $(STAMP)
+	@$(PY) -m grader fixtures
+
+verify: $(STAMP)
+	@$(PY) -m grader verify $(if $(filter command line,$(origin PHASE)),--phase $(PHASE)) --jobs $(JOBS)
+
+test: $(STAMP)
+	@$(PY) -m pytest
+
+lint: $(STAMP)
+	@$(PY) -m ruff check .
+
+bench: $(STAMP)
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

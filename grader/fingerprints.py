@@ -1,0 +1,127 @@
+"""Golden outputs and mistake recognition.
+
+`make fixtures` runs each exercise's @fingerprint function (fixed inputs, see the phase's tests)
+on the reference solution and on every mutant, and stores the outputs in
+grader/fixtures/phaseN/<exercise>.npz under the keys "reference/<name>" and "<mutant>/<name>".
+A mutant's *signature* is the set of outputs where it differs from the reference; a failing
+submission whose outputs equal a mutant's on its whole signature has made that mistake.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from grader import mutants as mutants_module
+from grader.registry import ROOT, Phase
+from grader.session import Session, Submission
+
+FIXTURES_DIR = Path(__file__).parent / "fixtures"
+MATCH = {"rtol": 1e-6, "atol": 1e-9}
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype.kind == b.dtype.kind and bool(
+        np.allclose(a, b, equal_nan=True, **MATCH) if a.dtype.kind in "fc" else np.array_equal(a, b))
+
+
+def as_arrays(outputs: dict) -> dict[str, np.ndarray]:
+    """A fingerprint's outputs as plain arrays (a non-numeric output is not a fingerprint)."""
+    arrays = {}
+    for name, value in outputs.items():
+        array = np.asarray(value)
+        if array.dtype.kind not in "biufc":
+            raise TypeError(f"fingerprint output {name!r} is not numeric")
+        arrays[name] = array
+    return arrays
+
+
+def path_for(phase: Phase, exercise: str) -> Path:
+    return FIXTURES_DIR / f"phase{phase.number}" / f"{exercise}.npz"
+
+
+def load(phase: Phase, exercise: str) -> dict[str, dict[str, np.ndarray]]:
+    """{"reference": {...}, mutant id: {...}} as recorded, or {} when never recorded."""
+    path = path_for(phase, exercise)
+    if not path.exists():
+        return {}
+    grouped: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path, allow_pickle=False) as data:
+        for key in data.files:
+            owner, name = key.split("/", 1)
+            grouped.setdefault(owner, {})[name] = data[key]
+    return grouped
+
+
+def signature(reference: dict, mutant: dict) -> list[str]:
+    names = set(reference) | set(mutant)
+    return sorted(n for n in names if n not in reference or n not in mutant
+                  or not _same(reference[n], mutant[n]))
+
+
+def recognise(session: Session, module, phase: Phase, exercise: str, function) -> str | None:
+    """The explanation of the known mistake the student's outputs match, if any."""
+    recorded = load(phase, exercise)
+    if not recorded:
+        return None
+    session.begin_check()
+    try:
+        outputs = as_arrays(function(module))
+    except Exception:  # noqa: BLE001 - a failing submission may fail here too: then no match
+        return None
+    finally:
+        session.end_check()
+    explanations = {m.id: m.why for m in mutants_module.load(phase)}
+    best, best_size = None, 0
+    for owner, values in recorded.items():
+        if owner == "reference" or owner not in explanations:
+            continue
+        keys = signature(recorded["reference"], values)
+        if keys and all(k in outputs and k in values and _same(outputs[k], values[k]) for k in keys):
+            if len(keys) > best_size:
+                best, best_size = explanations[owner], len(keys)
+    return best
+
+
+def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray]:
+    """Run one fingerprint on a solution-like source in a worker."""
+    directory = Path(tempfile.mkdtemp(prefix="gradschool-fixture-"))
+    try:
+        package = directory / "submission"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        for other in (ROOT / "solutions").glob("phase*.py"):
+            shutil.copyfile(other, package / other.name)
+        (package / phase.filename).write_text(source)
+        submission = Submission(directory, phase.module,
+                                preload=[] if phase.numpy_only else ["torch"])
+        with Session(submission) as session:
+            return as_arrays(function(session.module()))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def compute(phase: Phase, exercise: str, function) -> dict[str, np.ndarray]:
+    """The flat {key: array} a fixture file holds for `exercise`, computed afresh."""
+    source = (ROOT / "solutions" / phase.filename).read_text()
+    flat = {f"reference/{k}": v for k, v in run_fingerprint(phase, source, function).items()}
+    for mutant in mutants_module.load(phase):
+        if mutant.exercise == exercise:
+            try:
+                outputs = run_fingerprint(phase, mutant.apply(source), function)
+            except Exception as exc:  # noqa: BLE001 - recorded as "no fingerprint"
+                raise RuntimeError(f"mutant {mutant.id}: its fingerprint run failed: {exc}") from exc
+            flat.update({f"{mutant.id}/{k}": v for k, v in outputs.items()})
+    return flat
+
+
+def write(phase: Phase, exercise: str, flat: dict[str, np.ndarray]) -> Path:
+    path = path_for(phase, exercise)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez_compressed(temporary, **flat)
+    temporary.replace(path)  # atomic: an interrupted run leaves the old fixture intact
+    return path

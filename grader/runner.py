@@ -1,0 +1,226 @@
+"""Run a phase's graded checks against a submission and turn outcomes into scores.
+
+Everything here runs in the judge: the submission is reached only through grader.session.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import fingerprints
+from grader.checks import CheckFailed, CheckSpec
+from grader.forbidden import Violation, scan
+from grader.registry import Exercise, Phase
+from grader.session import (ImportFailed, Limits, Session, StudentError, Submission,
+                            WorkerCrashed, WorkerTimeout)
+from grader.submission import prepare
+
+# how a check ended, beyond passing: each kind has a short label in the report
+KINDS = {
+    "passed": "passed",
+    "wrong": "wrong result",
+    "not_implemented": "not implemented yet",
+    "error": "raised an exception",
+    "timeout": "timed out",
+    "crash": "crashed",
+    "forbidden": "forbidden API",
+    "import": "module does not import",
+    "internal": "grader error",
+}
+
+
+@dataclass
+class CheckResult:
+    spec: CheckSpec
+    kind: str  # a key of KINDS
+    message: str = ""
+    hint: str | None = None
+    example: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.kind == "passed"
+
+
+@dataclass
+class ExerciseResult:
+    exercise: Exercise
+    checks: list[CheckResult]
+    violations: list[Violation] = field(default_factory=list)
+    mistake: str | None = None  # a recognised known mistake (mutant explanation)
+    blocked_by: list[str] = field(default_factory=list)  # failing prerequisites
+
+    @property
+    def max_score(self) -> float:
+        return float(self.exercise.points)
+
+    @property
+    def score(self) -> float:
+        total = sum(c.spec.weight for c in self.checks)
+        if self.violations or total == 0:
+            return 0.0
+        passed = sum(c.spec.weight for c in self.checks if c.passed)
+        return round(self.exercise.points * passed / total, 2)
+
+    @property
+    def status(self) -> str:
+        if self.violations:
+            return "forbidden API"
+        if self.checks and all(c.passed for c in self.checks):
+            return "passed"
+        if self.checks and all(c.kind == "not_implemented" for c in self.checks):
+            return "not implemented yet"
+        if any(c.kind == "import" for c in self.checks):
+            return "does not import"
+        return "partial" if self.score > 0 else "failed"
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+
+@dataclass
+class PhaseResult:
+    phase: Phase
+    target: str
+    exercises: list[ExerciseResult]
+    seconds: float
+    import_error: str | None = None
+
+    @property
+    def score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 2)
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(e.max_score for e in self.exercises))
+
+    @property
+    def internal_errors(self) -> list[CheckResult]:
+        return [c for e in self.exercises for c in e.checks if c.kind == "internal"]
+
+
+def collect(phase: Phase) -> tuple[dict[str, list[CheckSpec]], dict[str, object]]:
+    """The phase's checks by exercise (in file order) and its fingerprint functions."""
+    package = importlib.import_module(f"grader.tests.phase{phase.number}")
+    checks: dict[str, list[CheckSpec]] = {e.id: [] for e in phase.exercises}
+    prints: dict[str, object] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        for value in vars(module).values():
+            spec = getattr(value, "__check__", None)
+            if spec is not None and getattr(value, "__module__", None) == module.__name__:
+                if spec.exercise not in checks:
+                    raise ValueError(f"{module.__name__}.{spec.name}: unknown exercise "
+                                     f"{spec.exercise!r}")
+                checks[spec.exercise].append(spec)
+            if getattr(value, "__fingerprint__", None) and value.__module__ == module.__name__:
+                prints[value.__fingerprint__] = value
+    return checks, prints
+
+
+def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
+    """Run one check; every way it can end becomes a CheckResult, never an exception."""
+    started = time.monotonic()
+    session.begin_check(spec.seconds)
+    try:
+        spec.function(module)
+        result = CheckResult(spec, "passed")
+    except CheckFailed as failure:
+        result = CheckResult(spec, "wrong", str(failure), failure.hint, failure.example)
+    except StudentError as error:
+        result = _student_error(spec, error)
+    except WorkerTimeout as fault:
+        result = CheckResult(spec, "timeout", f"{fault}: an infinite loop, or far too slow?")
+    except WorkerCrashed as fault:
+        result = CheckResult(spec, "crash", str(fault))
+    except ImportFailed as failure:
+        result = CheckResult(spec, "import", str(failure))
+    except Exception as error:  # noqa: BLE001 - a bug in a check must not stop grading
+        result = _internal(spec, error)
+    finally:
+        session.end_check()
+    if session.violations and result.kind not in ("import",):
+        result = CheckResult(spec, "forbidden", "your code called a forbidden API: "
+                             + "; ".join(session.violations[:3]))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _student_error(spec: CheckSpec, error: StudentError) -> CheckResult:
+    if error.not_implemented:
+        return CheckResult(spec, "not_implemented", error.message or "not implemented yet")
+    if error.forbidden:
+        return CheckResult(spec, "forbidden", error.message)
+    where = f"\n    at {error.where[-1]}" if error.where else ""
+    message = f"your code raised {error.type}: {error.message} (while {error.what}){where}"
+    example = getattr(error, "example", None)
+    hint = "RecursionError: use an explicit stack instead of recursion." \
+        if error.type == "RecursionError" else None
+    if error.type == "MemoryError":
+        hint = "Your code allocated more memory than the grader allows."
+    return CheckResult(spec, "error", message, hint, example)
+
+
+def _internal(spec: CheckSpec, error: Exception) -> CheckResult:
+    if type(error).__name__.startswith("Flaky"):
+        return CheckResult(spec, "wrong", "your code gave different results for the same input "
+                           "(hidden global state or unseeded randomness?)")
+    trace = "".join(traceback.format_exception(error, limit=-3)).strip()
+    return CheckResult(spec, "internal", f"grader error, not your fault: {trace}")
+
+
+def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | None = None,
+          full: bool = False, limits: Limits | None = None, recognise: bool = True) -> PhaseResult:
+    """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids."""
+    started = time.monotonic()
+    checks, prints = collect(phase)
+    selected = [phase.exercise(i) for i in exercises] if exercises else list(phase.exercises)
+    directory, source = prepare(phase, target)
+    violations = scan(source, phase)
+    submission = Submission(directory, phase.module,
+                            forbidden_modules=list(phase.forbidden_modules),
+                            forbidden_attributes=list(phase.forbidden_apis),
+                            preload=[] if phase.numpy_only else ["torch"])
+    results: list[ExerciseResult] = []
+    import_error = None
+    try:
+        with Session(submission, limits) as session:
+            module = None
+            try:
+                module = session.module()
+            except ImportFailed as failure:
+                import_error = str(failure)
+            for exercise in selected:
+                found = [v for v in violations if v.exercise in (None, exercise.id)]
+                specs = [s for s in checks[exercise.id] if full or not s.full_only]
+                if import_error:
+                    outcome = [CheckResult(s, "import", import_error) for s in specs]
+                elif found:
+                    outcome = [CheckResult(s, "forbidden", found[0].describe()) for s in specs]
+                else:
+                    outcome = [run_check(session, module, s) for s in specs]
+                result = ExerciseResult(exercise, outcome, found)
+                if recognise and module is not None and result.score < result.max_score \
+                        and exercise.id in prints and result.status != "not implemented yet":
+                    result.mistake = fingerprints.recognise(session, module, phase, exercise.id,
+                                                            prints[exercise.id])
+                results.append(result)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    _mark_blocked(results)
+    return PhaseResult(phase, str(target or "exercises/"), results, time.monotonic() - started,
+                       import_error)
+
+
+def _mark_blocked(results: list[ExerciseResult]) -> None:
+    failing = {r.exercise.id for r in results if r.score < r.max_score}
+    for result in results:
+        result.blocked_by = [req for req in result.exercise.requires if req in failing]

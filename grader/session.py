@@ -1,0 +1,444 @@
+"""The judge's side of isolation: a worker subprocess holding the submission, called by handle.
+
+    with Session(submission) as session:
+        m = session.module()              # a RemoteRef to the student's phase module
+        y = m.relu(x)                     # runs in the worker; y is a plain numpy array
+        layer = m.Linear(3, 4, rng=0)     # a RemoteRef to an object that stays in the worker
+        w = fetch(layer.weight)           # read an attribute as a plain value
+
+Limits (Limits below): wall time per call and per check (SIGKILL the worker's process group and
+every descendant, then respawn on the next call), address space, output file size, recursion.
+A crash, exit, hang or protocol garbage costs only the call in flight.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.worker import protocol
+
+WORKER_SOURCES = Path(__file__).parent / "worker"
+PROBE_SOURCES = Path(__file__).parent / "probes"
+BOOT = "import sys; sys.path.insert(0, sys.argv[3]); import _gradschool_worker.main as m; m.main()"
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TMPDIR")
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_seconds: float = 20.0  # one call into the worker
+    check_seconds: float = 60.0  # everything one check does
+    import_seconds: float = 30.0  # importing the submission (torch phases import torch)
+    memory_bytes: int = 6 << 30  # RLIMIT_AS of the worker
+    output_bytes: int = 16 << 20  # what the submission may print or write to one file
+    recursion_limit: int = 2000
+
+
+@dataclass
+class Submission:
+    """A prepared submission: a directory holding the package `submission/` with phase modules."""
+
+    directory: Path
+    module: str  # e.g. "phase0_foundations"
+    forbidden_modules: list[str] = field(default_factory=list)
+    forbidden_attributes: list[str] = field(default_factory=list)
+    preload: list[str] = field(default_factory=list)
+
+
+class WorkerFault(Exception):
+    """The worker could not answer: it timed out, crashed, or sent garbage."""
+
+
+class WorkerTimeout(WorkerFault):
+    pass
+
+
+class WorkerCrashed(WorkerFault):
+    pass
+
+
+class ImportFailed(Exception):
+    """The submission could not be imported; every check of the phase fails with this."""
+
+
+class StudentError(Exception):
+    """The submission raised an exception; carries its type, message and the student's frames."""
+
+    def __init__(self, info: dict, what: str):
+        self.type = str(info.get("type", "Exception"))
+        self.message = str(info.get("message", ""))
+        self.where = [str(line) for line in info.get("where", [])][-6:]
+        self.not_implemented = bool(info.get("not_implemented"))
+        self.forbidden = bool(info.get("forbidden"))
+        self.what = what
+        super().__init__(f"{self.type}: {self.message}")
+
+
+def _become_subreaper() -> None:
+    """Orphans of a killed worker (double forks, setsid) are re-parented to us, so we can reap them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(p) for p in fh.read().split()]
+    except OSError:
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, stack = [], [pid]
+    while stack:
+        for child in _children_of(stack.pop()):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+class Session:
+    """One submission, one worker at a time (respawned after a fault), many calls."""
+
+    def __init__(self, submission: Submission, limits: Limits | None = None):
+        self.submission = submission
+        self.limits = limits or Limits()
+        self.process: subprocess.Popen | None = None
+        self.import_error: ImportFailed | None = None
+        self.check_deadline: float | None = None
+        self.check_fault: Exception | None = None
+        self.warnings: list[str] = []
+        self.violations: list[str] = []
+        self.calls = 0
+        self.generation = 0  # bumped at every respawn: older handles are stale
+        self.module_handle: int | None = None
+        self.workdir: Path | None = None
+        self.log_path: Path | None = None
+        self.preexisting_children: set[int] = set()
+        _become_subreaper()
+
+    # lifecycle ------------------------------------------------------------
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.process is not None:
+            try:
+                protocol.send(self.to_worker, {"op": "bye"}, [])
+                self.process.wait(timeout=2)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                pass
+            self._kill()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def _prepare_workdir(self) -> Path:
+        workdir = Path(tempfile.mkdtemp(prefix="gradschool-"))
+        shutil.copytree(self.submission.directory / "submission", workdir / "submission")
+        shutil.copytree(WORKER_SOURCES, workdir / "_gradschool_worker",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(PROBE_SOURCES, workdir / "_gradschool_worker" / "probes",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        os.chmod(workdir, 0o700)
+        return workdir
+
+    def _spawn(self) -> None:
+        if self.workdir is None:
+            self.workdir = self._prepare_workdir()
+        self.preexisting_children = set(_children_of(os.getpid()))
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        limits = self.limits
+
+        def set_limits() -> None:
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        env.update(HOME=str(self.workdir), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+                   MPLBACKEND="Agg")
+        self.log_path = self.workdir / "output.log"
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-c", BOOT, str(to_worker_r), str(from_worker_w),
+                 str(self.workdir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir, env=env,
+                pass_fds=(to_worker_r, from_worker_w), start_new_session=True,
+                preexec_fn=set_limits,
+            )
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        self.to_worker, self.from_worker = to_worker_w, from_worker_r
+        self.generation += 1
+        init = {
+            "op": "init", "root": str(self.workdir), "package": "submission",
+            "forbidden_modules": self.submission.forbidden_modules,
+            "forbidden_attributes": self.submission.forbidden_attributes,
+            "preload": self.submission.preload, "recursion_limit": self.limits.recursion_limit,
+        }
+        self._exchange(init, [], self.limits.import_seconds, "starting the worker")
+        reply = self._exchange({"op": "import", "module": self.submission.module, "args": [],
+                                "kwargs": {"d": {}}}, [], self.limits.import_seconds,
+                               f"importing {self.submission.module}.py")
+        if not reply.get("ok"):
+            error = StudentError(reply.get("error", {}), "importing your module")
+            self.import_error = ImportFailed(_describe_import_error(error))
+            self._kill()
+            raise self.import_error
+        self.module_handle = reply["value"]["h"]
+
+    def _kill(self) -> None:
+        """SIGKILL the worker, its process group, every descendant and any orphan re-parented to us."""
+        if self.process is None:
+            return
+        pid = self.process.pid
+        for victim in [pid, *_descendants(pid)]:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        for fd in (self.to_worker, self.from_worker):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.process = None
+        self._reap_orphans()
+
+    def _reap_orphans(self) -> None:
+        for _ in range(20):
+            orphans = [c for c in _children_of(os.getpid()) if c not in self.preexisting_children]
+            if not orphans:
+                return
+            for child in orphans:
+                for victim in [child, *_descendants(child)]:
+                    try:
+                        os.kill(victim, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                try:
+                    os.waitpid(child, 0)
+                except ChildProcessError:
+                    pass
+
+    # checks ---------------------------------------------------------------
+    def begin_check(self, seconds: float | None = None) -> None:
+        self.check_deadline = time.monotonic() + (seconds or self.limits.check_seconds)
+        self.check_fault = None
+        self.violations = []
+
+    def end_check(self) -> None:
+        self.check_deadline = None
+        self.check_fault = None
+
+    # calls ----------------------------------------------------------------
+    def module(self) -> RemoteRef:
+        self._ensure_worker()
+        return RemoteRef(self, None, (), None, "module")  # survives respawns: always re-imported
+
+    def _ensure_worker(self) -> None:
+        if self.import_error is not None:
+            raise self.import_error
+        if self.process is None:
+            self._spawn()
+
+    def request(self, header: dict, what: str) -> Any:
+        """Send one request and decode its value; raise StudentError / WorkerFault / ImportFailed."""
+        if self.check_fault is not None:
+            raise self.check_fault  # a check that hung once is not run again and again
+        self._ensure_worker()  # before encoding: handles are checked against this generation
+        now = time.monotonic()
+        seconds = self.limits.call_seconds
+        if self.check_deadline is not None:
+            seconds = max(0.0, min(seconds, self.check_deadline - now))
+        args, buffers = protocol.encode(header.pop("values", ([], {})), self._check_handle)
+        header["args"], header["kwargs"] = args["t"][0], args["t"][1]
+        self.calls += 1
+        try:
+            reply = self._exchange(header, buffers, seconds, what)
+        except WorkerFault as fault:
+            if self.check_deadline is not None:
+                self.check_fault = fault
+            raise
+        self.warnings = [str(w) for w in reply.get("warnings", [])][:5]
+        self.violations += [str(v)[:300] for v in reply.get("violations", [])][:5]
+        if not reply.get("ok"):
+            error = StudentError(reply.get("error", {}), what)
+            if error.not_implemented and self.check_deadline is not None:
+                self.check_fault = error
+            raise error
+        try:
+            return protocol.decode(reply.get("value"), self._buffers, self._make_ref)
+        except protocol.ProtocolError as exc:
+            raise WorkerCrashed(f"the worker sent a malformed value while {what}: {exc}") from None
+
+    def _exchange(self, header: dict, buffers: list, seconds: float, what: str) -> dict:
+        try:
+            protocol.send(self.to_worker, header, buffers)
+            reply, self._buffers = protocol.receive(self.from_worker, time.monotonic() + seconds)
+            if not isinstance(reply, dict):
+                raise protocol.ProtocolError("reply is not an object")
+            return reply
+        except TimeoutError:
+            self._kill()
+            raise WorkerTimeout(f"timed out after {seconds:.0f} s while {what}") from None
+        except (EOFError, BrokenPipeError, OSError) as exc:
+            status = self._exit_status()
+            self._kill()
+            raise WorkerCrashed(f"your code crashed the worker while {what} ({status})") from exc
+        except (protocol.ProtocolError, ValueError) as exc:
+            self._kill()
+            raise WorkerCrashed(f"the worker's reply was garbled while {what}: {exc}") from None
+
+    def _exit_status(self) -> str:
+        if self.process is None:
+            return "no worker"
+        try:
+            code = self.process.wait(timeout=1)
+        except subprocess.TimeoutExpired:
+            return "the worker closed its channel"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}: sys.exit() or os._exit() in your code?"
+
+    def _check_handle(self, obj: Any) -> protocol.Handle:
+        if not isinstance(obj, RemoteRef):
+            raise TypeError(f"cannot send a {type(obj).__name__} to the worker")
+        if obj._generation not in (None, self.generation):
+            raise WorkerCrashed(f"{obj._describe()} was lost when the worker restarted")
+        return obj._handle()
+
+    def _make_ref(self, id: int, path: tuple[str, ...], type_name: str) -> RemoteRef:
+        return RemoteRef(self, id, path, self.generation, type_name)
+
+    def output_tail(self, limit: int = 2000) -> str:
+        """The end of what the submission printed (for diagnostics only; never parsed)."""
+        try:
+            data = self.log_path.read_bytes() if self.log_path else b""
+        except OSError:
+            return ""
+        return data[-limit:].decode(errors="replace")
+
+
+def _describe_import_error(error: StudentError) -> str:
+    where = f" at {error.where[-1]}" if error.where else ""
+    return f"your module could not be imported: {error.type}: {error.message}{where}"
+
+
+class RemoteRef:
+    """A reference to an object in the worker; attribute access builds a path, a call runs it."""
+
+    __slots__ = ("_session", "_id", "_path", "_generation", "_type")
+
+    def __init__(self, session: Session, id: int, path: tuple[str, ...], generation: int,
+                 type_name: str = "object"):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_id", id)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_generation", generation)
+        object.__setattr__(self, "_type", type_name)
+
+    def __getattr__(self, name: str) -> RemoteRef:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteRef(self._session, self._id, (*self._path, name), self._generation, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._request({"op": "setattr", "p": [*self._path, name]}, (value,), {},
+                      f"setting {self._describe()}.{name}")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._request({"op": "call", "p": list(self._path)}, args, kwargs,
+                             f"calling {self._describe()}(…)")
+
+    def _describe(self) -> str:
+        return ".".join(self._path) or self._type
+
+    def _request(self, header: dict, args: tuple, kwargs: dict, what: str) -> Any:
+        session = self._session
+        session._ensure_worker()
+        if self._generation not in (None, session.generation):
+            raise WorkerCrashed(f"{self._describe()} was lost when the worker restarted")
+        header["h"] = self._handle().id
+        header["values"] = (list(args), dict(kwargs))
+        return session.request(header, what)
+
+    def _handle(self) -> protocol.Handle:
+        id = self._session.module_handle if self._id is None else self._id
+        return protocol.Handle(id, self._path, self._type)
+
+    def __repr__(self) -> str:
+        return f"<remote {self._describe()}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError("a RemoteRef has no truth value in the judge: fetch() it first")
+
+    # operators run in the worker: a student's Tensor gets its own __add__ etc.
+    def _op(self, name: str, *args: Any) -> Any:
+        return self._session_op(name, args)
+
+    def _session_op(self, name: str, args: tuple) -> Any:
+        session = self._session
+        return session.request({"op": "operator", "name": name, "h": 0,
+                                "values": (list(args), {})}, f"applying {name} to {self._describe()}")
+
+
+def _binary(name: str, reflected: bool = False):
+    if reflected:
+        return lambda self, other: self._session_op(name, (other, self))
+    return lambda self, other: self._session_op(name, (self, other))
+
+
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul", "lt", "le", "gt", "ge"):
+    setattr(RemoteRef, f"__{_name}__", _binary(_name))
+for _name in ("add", "sub", "mul", "truediv", "pow", "matmul"):
+    setattr(RemoteRef, f"__r{_name}__", _binary(_name, reflected=True))
+RemoteRef.__neg__ = lambda self: self._session_op("neg", (self,))
+RemoteRef.__getitem__ = lambda self, key: self._session_op("getitem", (self, key))
+
+
+def fetch(ref: Any) -> Any:
+    """The value of a remote attribute as a plain value (arrays, numbers, handles for the rest)."""
+    if not isinstance(ref, RemoteRef):
+        return ref
+    return ref._request({"op": "getattr", "p": list(ref._path)}, (), {},
+                        f"reading {ref._describe()}")
+
+
+def run_probe(ref: RemoteRef, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Run trusted code from grader/probes next to the student's objects; returns plain values."""
+    session = ref._session
+    session._ensure_worker()
+    return session.request({"op": "probe", "name": name, "h": 0, "values": (list(args), kwargs)},
+                           f"running the {name} probe")
+
+
+def operator_call(ref: RemoteRef, name: str, *args: Any) -> Any:
+    """Apply a whitelisted builtin (len, float, type_name, isinstance_of …) in the worker."""
+    return ref._session_op(name, args)

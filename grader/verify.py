@@ -1,0 +1,169 @@
+"""`make verify`: the course is sound (SPEC §1).
+
+For each phase: the committed stub equals a fresh `make stubs`, every level generates valid
+Python; the solution scores 100%; the stub scores 0 with every check failing cleanly; every
+exercise has ≥ 3 mutants and each loses points and is recognised by name; the fixtures equal a
+fresh `make fixtures`; no check ever hit a grader error.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import fingerprints, mutants, stubgen
+from grader.registry import ROOT, Phase, phase as phase_by_number, phases
+from grader.runner import collect, grade
+
+MIN_MUTANTS = 3
+CLEAN_STUB_KINDS = {"not_implemented"}
+
+
+@dataclass
+class Verdict:
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) -> dict:
+    result = grade(phase_by_number(phase_number), Path(target), exercises=exercises)
+    return {
+        "score": result.score, "max": result.max_score,
+        "kinds": sorted({c.kind for e in result.exercises for c in e.checks}),
+        "internal": [f"{e.exercise.id}/{c.spec.name}: {c.message[:400]}"
+                     for e in result.exercises for c in e.checks if c.kind == "internal"],
+        "failing": [f"{e.exercise.id}: {c.spec.name}: {c.message[:300]}"
+                    for e in result.exercises for c in e.failures],
+        "mistakes": {e.exercise.id: e.mistake for e in result.exercises},
+        "seconds": result.seconds,
+    }
+
+
+def _mutant_task(phase_number: int, mutant_id: str) -> tuple[str, dict]:
+    phase = phase_by_number(phase_number)
+    mutant = next(m for m in mutants.load(phase) if m.id == mutant_id)
+    folder = Path(tempfile.mkdtemp(prefix="gradschool-mutant-"))
+    try:
+        for other in (ROOT / "solutions").glob("phase*.py"):
+            shutil.copyfile(other, folder / other.name)
+        source = (ROOT / "solutions" / phase.filename).read_text()
+        (folder / phase.filename).write_text(mutant.apply(source))
+        return mutant_id, _grade_summary(phase_number, str(folder / phase.filename),
+                                         [mutant.exercise])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fixture_task(phase_number: int, exercise: str) -> tuple[str, bool, str]:
+    phase = phase_by_number(phase_number)
+    _, prints = collect(phase)
+    fresh = fingerprints.compute(phase, exercise, prints[exercise])
+    path = fingerprints.path_for(phase, exercise)
+    if not path.exists():
+        return exercise, False, f"{path.relative_to(ROOT)} is missing: run `make fixtures`"
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as stored:
+        stale = set(stored.files) ^ set(fresh)
+        stale |= {k for k in set(stored.files) & set(fresh)
+                  if not fingerprints._same(stored[k], fresh[k])}
+    if stale:
+        return exercise, False, (f"{path.relative_to(ROOT)} is out of date "
+                                 f"({len(stale)} outputs differ, e.g. {sorted(stale)[0]}): "
+                                 f"run `make fixtures`")
+    return exercise, True, ""
+
+
+def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
+    verdict = Verdict()
+    solution = ROOT / "solutions" / phase.filename
+    stub = ROOT / "exercises" / phase.filename
+    for level in stubgen.LEVELS:
+        try:
+            text = stubgen.stub_for(phase, level)
+        except stubgen.StubError as exc:
+            verdict.problems.append(f"stub generation failed at level {level}: {exc}")
+            continue
+        if level == "standard" and (not stub.exists() or stub.read_text() != text):
+            verdict.problems.append(f"exercises/{phase.filename} is not the current standard "
+                                    f"stub: run `make stubs`")
+    checks, prints = collect(phase)
+    all_mutants = mutants.load(phase)
+    for exercise in phase.exercises:
+        if not checks[exercise.id]:
+            verdict.problems.append(f"{exercise.id}: has no checks")
+        count = sum(m.exercise == exercise.id for m in all_mutants)
+        if count < MIN_MUTANTS:
+            verdict.problems.append(f"{exercise.id}: {count} mutants (at least {MIN_MUTANTS})")
+        if exercise.id not in prints:
+            verdict.problems.append(f"{exercise.id}: has no @fingerprint")
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        solution_future = pool.submit(_grade_summary, phase.number, str(solution), None)
+        stub_future = pool.submit(_grade_summary, phase.number, str(stub), None) \
+            if stub.exists() else None
+        mutant_futures = [pool.submit(_mutant_task, phase.number, m.id) for m in all_mutants]
+        fixture_futures = [pool.submit(_fixture_task, phase.number, e) for e in prints]
+
+        ref = solution_future.result()
+        log(f"  solution: {ref['score']:g} / {ref['max']:g} in {ref['seconds']:.1f} s")
+        if ref["score"] != ref["max"]:
+            verdict.problems.append("the solution does not score 100%: "
+                                    + "; ".join(ref["failing"][:5]))
+        verdict.problems += [f"grader error on the solution: {e}" for e in ref["internal"]]
+        if stub_future is not None:
+            st = stub_future.result()
+            log(f"  stub: {st['score']:g} / {st['max']:g}, outcomes {', '.join(st['kinds'])}")
+            if st["score"] != 0:
+                verdict.problems.append(f"the stub scores {st['score']:g}, not 0")
+            unclean = set(st["kinds"]) - CLEAN_STUB_KINDS
+            if unclean:
+                verdict.problems.append(f"the stub does not fail cleanly ({sorted(unclean)}): "
+                                        + "; ".join(f for f in st["failing"]
+                                                    if "not implemented" not in f)[:600])
+        by_id = {m.id: m for m in all_mutants}
+        caught = 0
+        for future in mutant_futures:
+            mutant_id, res = future.result()
+            mutant = by_id[mutant_id]
+            recognised = res["mistakes"].get(mutant.exercise)
+            if res["score"] >= res["max"]:
+                verdict.problems.append(f"mutant {mutant_id} ({mutant.exercise}) scores full "
+                                        f"marks: no check catches “{mutant.why}”")
+            elif recognised != mutant.why:
+                verdict.problems.append(f"mutant {mutant_id} loses points but is recognised as "
+                                        f"{recognised!r}")
+            else:
+                caught += 1
+            verdict.problems += [f"grader error on mutant {mutant_id}: {e}" for e in res["internal"]]
+        log(f"  mutants: {caught} / {len(all_mutants)} caught and recognised")
+        for future in fixture_futures:
+            exercise, fresh, message = future.result()
+            if not fresh:
+                verdict.problems.append(message)
+    return verdict
+
+
+def verify(numbers: list[int] | None = None, jobs: int = 2, log=print) -> bool:
+    ok = True
+    for number in numbers or list(phases()):
+        phase = phase_by_number(number)
+        if not (ROOT / "solutions" / phase.filename).exists():
+            log(f"phase {number}: no solution yet — skipped")
+            continue
+        log(f"phase {number} — {phase.title}")
+        verdict = verify_phase(phase, jobs, log)
+        for problem in verdict.problems:
+            log(f"  ✗ {problem}")
+        log("  ✓ sound" if verdict.ok else f"  {len(verdict.problems)} problem(s)")
+        ok = ok and verdict.ok
+    return ok
