@@ -187,6 +187,7 @@ class Session:
         os.close(to_worker_r)
         os.close(from_worker_w)
         self.to_worker, self.from_worker = to_worker_w, from_worker_r
+        self.reader = protocol.Reader(from_worker_r)
         self.generation += 1
         init = {
             "op": "init", "root": str(self.workdir), "package": "submission",
@@ -301,7 +302,7 @@ class Session:
     def _exchange(self, header: dict, buffers: list, seconds: float, what: str) -> dict:
         try:
             protocol.send(self.to_worker, header, buffers)
-            reply, self._buffers = protocol.receive(self.from_worker, time.monotonic() + seconds)
+            reply, self._buffers = self.reader.receive(time.monotonic() + seconds)
             if not isinstance(reply, dict):
                 raise protocol.ProtocolError("reply is not an object")
             return reply

@@ -148,7 +148,8 @@ def main() -> None:
     fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an output flood fails a write, not the worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    header, _ = protocol.receive(fd_in)
+    reader = protocol.Reader(fd_in)
+    header, _ = reader.receive()
     scrub_import_path(header["root"])
     guard.install(header["forbidden_modules"], header["forbidden_attributes"], header["preload"])
     sys.setrecursionlimit(header["recursion_limit"])
@@ -156,7 +157,7 @@ def main() -> None:
     protocol.send(fd_out, {"ok": True, "ready": True}, [])
     while True:
         try:
-            header, buffers = protocol.receive(fd_in)
+            header, buffers = reader.receive()
         except (EOFError, OSError):
             return
         if header.get("op") == "bye":

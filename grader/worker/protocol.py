@@ -190,51 +190,53 @@ def _decode_tensor(spec: dict, array) -> Any:
 
 
 def send(fd: int, header: Any, buffers: list[bytes | memoryview]) -> None:
-    """Write one message: magic, header length, JSON header, buffer count, buffers."""
+    """Write one message (magic, header length, JSON header, buffer count, buffers) in one go."""
     body = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
     parts = [MAGIC, struct.pack("<II", len(body), len(buffers)), body]
     for buf in buffers:
         parts.append(struct.pack("<Q", len(buf)))
         parts.append(buf)
-    for part in parts:
-        view = memoryview(part).cast("B")
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+    view = memoryview(b"".join(parts))
+    while view:
+        view = view[os.write(fd, view):]
 
 
-def receive(fd: int, deadline: float | None = None) -> tuple[Any, list[bytes]]:
-    """Read one message; TimeoutError past `deadline` (time.monotonic), EOFError on a closed pipe."""
-    magic = _read_exact(fd, 3, deadline)
-    if magic != MAGIC:
-        raise ProtocolError("message does not start with the protocol's magic bytes")
-    header_len, count = struct.unpack("<II", _read_exact(fd, 8, deadline))
-    if header_len > MAX_HEADER or count > MAX_BUFFERS:
-        raise ProtocolError("message larger than the protocol allows")
-    try:
-        header = json.loads(_read_exact(fd, header_len, deadline))
-    except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"header is not JSON: {exc}") from None
-    buffers, total = [], 0
-    for _ in range(count):
-        (size,) = struct.unpack("<Q", _read_exact(fd, 8, deadline))
-        total += size
-        if total > MAX_PAYLOAD:
-            raise ProtocolError("message payload larger than the protocol allows")
-        buffers.append(_read_exact(fd, size, deadline))
-    return header, buffers
+class Reader:
+    """Buffered reads from a pipe with an optional deadline (few syscalls per message)."""
 
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, bytearray()
 
-def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
-    chunks, remaining = [], n
-    while remaining:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks)
+    def read(self, n: int, deadline: float | None) -> bytes:
+        while len(self.buffer) < n:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+                    raise TimeoutError
+            chunk = os.read(self.fd, max(n - len(self.buffer), 1 << 16))
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    def receive(self, deadline: float | None = None) -> tuple[Any, list[bytes]]:
+        """Read one message; TimeoutError past `deadline` (time.monotonic), EOFError on EOF."""
+        if self.read(3, deadline) != MAGIC:
+            raise ProtocolError("message does not start with the protocol's magic bytes")
+        header_len, count = struct.unpack("<II", self.read(8, deadline))
+        if header_len > MAX_HEADER or count > MAX_BUFFERS:
+            raise ProtocolError("message larger than the protocol allows")
+        try:
+            header = json.loads(self.read(header_len, deadline))
+        except (ValueError, RecursionError) as exc:
+            raise ProtocolError(f"header is not JSON: {exc}") from None
+        buffers, total = [], 0
+        for _ in range(count):
+            (size,) = struct.unpack("<Q", self.read(8, deadline))
+            total += size
+            if total > MAX_PAYLOAD:
+                raise ProtocolError("message payload larger than the protocol allows")
+            buffers.append(self.read(size, deadline))
+        return header, buffers

@@ -1,0 +1,1 @@
+"""Your work: one module per phase. Grade with make grade PHASE=n."""
