@@ -206,7 +206,7 @@ def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | No
                 elif found:
                     outcome = [CheckResult(s, "forbidden", found[0].describe()) for s in specs]
                 else:
-                    outcome = [run_check(session, module, s) for s in specs]
+                    outcome = _run_exercise(session, module, specs)
                 result = ExerciseResult(exercise, outcome, found)
                 if recognise and module is not None and result.score < result.max_score \
                         and exercise.id in prints and result.status != "not implemented yet":
@@ -218,6 +218,20 @@ def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | No
     _mark_blocked(results)
     return PhaseResult(phase, str(target or "exercises/"), results, time.monotonic() - started,
                        import_error)
+
+
+def _run_exercise(session: Session, module, specs: list[CheckSpec]) -> list[CheckResult]:
+    """Run an exercise's checks; after a timeout or crash the rest are reported, not re-run
+    (a hang would otherwise cost its time limit once per check)."""
+    outcome: list[CheckResult] = []
+    for spec in specs:
+        fatal = next((r for r in outcome if r.kind in ("timeout", "crash")), None)
+        if fatal is not None:
+            outcome.append(CheckResult(spec, fatal.kind, f"not run: an earlier check of this "
+                                       f"exercise {KINDS[fatal.kind]} ({fatal.message})"))
+        else:
+            outcome.append(run_check(session, module, spec))
+    return outcome
 
 
 def _mark_blocked(results: list[ExerciseResult]) -> None:

@@ -195,10 +195,15 @@ class Session:
             "forbidden_attributes": self.submission.forbidden_attributes,
             "preload": self.submission.preload, "recursion_limit": self.limits.recursion_limit,
         }
-        self._exchange(init, [], self.limits.import_seconds, "starting the worker")
-        reply = self._exchange({"op": "import", "module": self.submission.module, "args": [],
-                                "kwargs": {"d": {}}}, [], self.limits.import_seconds,
-                               f"importing {self.submission.module}.py")
+        try:
+            self._exchange(init, [], self.limits.import_seconds, "starting the worker")
+            reply = self._exchange({"op": "import", "module": self.submission.module,
+                                    "args": [], "kwargs": {"d": {}}}, [],
+                                   self.limits.import_seconds,
+                                   f"importing {self.submission.module}.py")
+        except WorkerFault as fault:
+            self.import_error = ImportFailed(f"your module could not be imported: {fault}")
+            raise self.import_error from None
         if not reply.get("ok"):
             error = StudentError(reply.get("error", {}), "importing your module")
             self.import_error = ImportFailed(_describe_import_error(error))

@@ -1,0 +1,3 @@
+"""Hangs while being imported."""
+while True:
+    pass
