@@ -109,11 +109,14 @@ def generate(source: str, phase: Phase, level: str = "standard", name: str = "so
             task = tasks.get(region.begin + 1)
             if task is None:
                 raise StubError(f"{name}:{region.begin + 1}: a region must sit inside a function")
-            out.extend(line for line in body if HINT.match(line))
+            hints = [line for line in body if HINT.match(line)]
             statement = f'{region.indent}raise NotImplementedError("{task}")'
-            previous = next((line for line in reversed(out) if line.strip()), "")
-            if previous != statement:
-                out.append(statement)
+            previous = next((i for i in range(len(out) - 1, -1, -1)
+                             if out[i].strip() and not HINT.match(out[i])), None)
+            if previous is not None and out[previous] == statement:
+                out[previous:previous] = hints  # one raise per blank, all its hints above it
+            else:
+                out.extend([*hints, statement])
         else:
             out.extend(line for line in body if not HINT.match(line))
         cursor = region.end + 1

@@ -57,5 +57,8 @@ def install(modules: list[str], attributes: list[str], preload: list[str]) -> No
         owner = sys.modules.get(owner_name)
         if owner is None and owner_name.rsplit(".", 1)[0] in sys.modules:
             owner = getattr(sys.modules[owner_name.rsplit(".", 1)[0]], owner_name.rsplit(".", 1)[1], None)
-        if owner is not None and hasattr(owner, attr):
+        # Only callables are replaced: a forbidden namespace (a module such as torch._VF, or
+        # torch.ops) is used by the library's own code (Tensor.split calls torch._VF.split), so
+        # the static scan alone covers it; list its dangerous functions one by one as well.
+        if owner is not None and callable(getattr(owner, attr, None)):
             setattr(owner, attr, _forbidden_stub(dotted))

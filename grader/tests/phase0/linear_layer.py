@@ -8,7 +8,7 @@ import torch
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
-from grader.session import fetch
+from grader.session import fetch, run_probe
 
 BACKWARD_HINT = "dx = dout·W (N, in); ∂L/∂W = doutᵀ·x (out, in); ∂L/∂b = Σₙ dout (out,)."
 
@@ -103,6 +103,21 @@ def backward_overwrites_gradients(m):
     assert_close(fetch(layer.grad_bias), db, "grad_bias after two backward calls")
 
 
+@check("linear_layer", "invariant")
+def grads_arrays_hold_the_latest_gradients(m):
+    """The arrays grads() returned earlier hold the new gradients after backward (in place)."""
+    W, b, x, dout = _case(6)
+    layer = _layer_with(m, W, b)
+    held = run_probe(m, "phase0.grads_after_backward", m, layer, x, dout)
+    _, _, dW, db = _torch_linear(W, b, x, dout)
+    if not isinstance(held, list) or len(held) != 2:
+        raise CheckFailed("Linear.grads() should return [grad_weight, grad_bias].")
+    hint = ("An optimiser keeps the arrays from grads(); write into them "
+            "(self.grad_weight[...] = …) instead of binding new arrays.")
+    assert_close(held[0], dW, "grad_weight as seen through an earlier grads() list", hint=hint)
+    assert_close(held[1], db, "grad_bias as seen through an earlier grads() list", hint=hint)
+
+
 @fingerprint("linear_layer")
 def linear_outputs(m):
     W, b, x, dout = _case(7)
@@ -112,5 +127,7 @@ def linear_outputs(m):
     dx_again = layer.backward(dout)
     fresh = m.Linear(50, 40, rng=0)
     W0 = np.asarray(fetch(fresh.weight))
+    held = run_probe(m, "phase0.grads_after_backward", m, _layer_with(m, W, b), x, dout)
     return {"y": y, "dx": dx, "dx_again": dx_again, "dW": fetch(layer.grad_weight),
+            "held_dW": held[0],
             "db": fetch(layer.grad_bias), "init_bound": np.round(np.abs(W0).max() * np.sqrt(50), 1)}

@@ -23,7 +23,7 @@ def _torch_mse(X, y, w, b):
     w_t, b_t = tensor(w, True), tensor(b, True)
     loss = ((tensor(X) @ w_t + b_t - tensor(y)) ** 2).mean()
     loss.backward()
-    return float(loss), w_t.grad.numpy(), float(b_t.grad)
+    return loss.item(), w_t.grad.numpy(), b_t.grad.item()
 
 
 @check("linear_regression", "oracle")

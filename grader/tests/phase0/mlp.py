@@ -45,6 +45,20 @@ def make_mlp_builds_linear_relu_layers(m):
         raise CheckFailed(f"the Linear weights have shapes {shapes}, expected (4, 2), (4, 4), (2, 4).")
 
 
+@check("mlp", "invariant")
+def make_mlp_draws_every_layer_from_one_generator(m):
+    """make_mlp(rng=0) is reproducible, and its equally-shaped layers are not copies."""
+    first = [np.asarray(fetch(layer.weight)) for layer in _layers(m.make_mlp((4, 4, 4, 4), rng=0))[::2]]
+    again = [np.asarray(fetch(layer.weight)) for layer in _layers(m.make_mlp((4, 4, 4, 4), rng=0))[::2]]
+    for a, b in zip(first, again, strict=True):
+        assert_close(b, a, "a layer's weight from make_mlp(rng=0) built twice",
+                     hint="Normalise the seed with np.random.default_rng(rng) once.")
+    if np.array_equal(first[0], first[1]) or np.array_equal(first[1], first[2]):
+        raise CheckFailed("two (4, 4) layers of make_mlp((4, 4, 4, 4), rng=0) have identical "
+                          "weights: every layer was seeded afresh.",
+                          "Make one Generator with np.random.default_rng(rng) and pass it on.")
+
+
 @check("mlp", "oracle")
 def sequential_forward_and_backward_match_torch(m):
     """Sequential's logits, input gradient and every parameter gradient equal torch's."""
@@ -124,6 +138,35 @@ def train_classifier_learns_the_circle(m):
                           "Each step: forward, softmax_cross_entropy, backward(dlogits), sgd_step.")
 
 
+@check("mlp", "invariant")
+def train_classifier_follows_forward_loss_backward_step(m):
+    """With the full batch, train_classifier's losses equal the grader's own loop's, step by step."""
+    X, y, _, _ = _circle_task()
+    X, y = X[:100], y[:100]
+    _, expected = run_probe(m, "phase0.train_with_grader_loop", m, X, y, X[:2], steps=20,
+                            lr=0.5, seed=2)
+    got = run_probe(m, "phase0.student_loop_losses", m, X, y, steps=20, lr=0.5, seed=2)
+    assert_close(got, expected, "the losses of train_classifier (full batch, lr 0.5, 20 steps)",
+                 hint="Each step: forward, loss (recorded before the update), backward, then "
+                      "sgd_step — in that order.")
+
+
+@check("mlp", "invariant")
+def train_classifier_draws_a_fresh_minibatch_every_step(m):
+    """With batch_size=8, every step's batch has 8 distinct rows and the batches vary."""
+    X, y, _, _ = _circle_task()
+    batches = as_array(run_probe(m, "phase0.batches_seen", m, X[:64], y[:64], batch_size=8,
+                                 steps=12, seed=0), "the batches seen")
+    if batches.shape != (12, 8):
+        raise CheckFailed(f"expected 12 forward calls on batches of 8 rows, saw shape "
+                          f"{batches.shape} (steps × batch size).")
+    if any(len(set(row)) != 8 for row in batches.tolist()):
+        raise CheckFailed("a minibatch repeated a row: draw distinct rows (replace=False).")
+    if len({tuple(sorted(row)) for row in batches.tolist()}) < 6:
+        raise CheckFailed("the minibatches hardly change from step to step: draw a new random "
+                          "batch inside the loop.")
+
+
 @fingerprint("mlp")
 def mlp_outputs(m):
     model = m.make_mlp((2, 4, 4, 2), rng=3)
@@ -133,5 +176,14 @@ def mlp_outputs(m):
     X, y, X_test, _ = _circle_task()
     trained, losses = run_probe(m, "phase0.train_with_grader_loop", m, X[:200], y[:200],
                                 X_test[:20], steps=50, lr=0.5, seed=0)
+    student = run_probe(m, "phase0.student_loop_losses", m, X[:100], y[:100], steps=5, lr=0.5,
+                        seed=2)
+    batches = np.asarray(run_probe(m, "phase0.batches_seen", m, X[:64], y[:64], batch_size=8,
+                                   steps=6, seed=0))
+    distinct = len({tuple(sorted(row)) for row in batches.tolist()}) if batches.ndim == 2 else 0
+    layers = [np.asarray(fetch(layer.weight)) for layer in
+              _layers(m.make_mlp((4, 4, 4, 4), rng=0))[::2]]
     return {"logits": logits, "dx": dx, "layers": np.array(len(fetch(model.layers))),
-            "loop_losses": losses, "loop_logits": trained}
+            "loop_losses": losses, "loop_logits": trained, "student_losses": student,
+            "distinct_batches": np.array(distinct),
+            "reseeded": np.array(bool(np.array_equal(layers[0], layers[1])))}
