@@ -178,8 +178,12 @@ def _internal(spec: CheckSpec, error: Exception) -> CheckResult:
 
 
 def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | None = None,
-          full: bool = False, limits: Limits | None = None, recognise: bool = True) -> PhaseResult:
-    """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids."""
+          full: bool = False, limits: Limits | None = None, recognise: bool = True,
+          session_class: type[Session] = Session) -> PhaseResult:
+    """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids.
+
+    `session_class` exists for bench/grading.py, which measures isolation against an
+    in-process stand-in; grading always uses the isolated Session."""
     started = time.monotonic()
     checks, prints = collect(phase)
     selected = [phase.exercise(i) for i in exercises] if exercises else list(phase.exercises)
@@ -192,7 +196,7 @@ def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | No
     results: list[ExerciseResult] = []
     import_error = None
     try:
-        with Session(submission, limits) as session:
+        with session_class(submission, limits) as session:
             module = None
             try:
                 module = session.module()

@@ -47,16 +47,15 @@ def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) 
     }
 
 
-def _mutant_task(phase_number: int, mutant_id: str) -> tuple[str, dict]:
+def _mutant_task(phase_number: int, mutant: mutants.Mutant) -> tuple[str, dict]:
     phase = phase_by_number(phase_number)
-    mutant = next(m for m in mutants.load(phase) if m.id == mutant_id)
     folder = Path(tempfile.mkdtemp(prefix="gradschool-mutant-"))
     try:
         for other in (ROOT / "solutions").glob("phase*.py"):
             shutil.copyfile(other, folder / other.name)
         source = (ROOT / "solutions" / phase.filename).read_text()
         (folder / phase.filename).write_text(mutant.apply(source))
-        return mutant_id, _grade_summary(phase_number, str(folder / phase.filename),
+        return mutant.id, _grade_summary(phase_number, str(folder / phase.filename),
                                          [mutant.exercise])
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -80,6 +79,17 @@ def _fixture_task(phase_number: int, exercise: str) -> tuple[str, bool, str]:
                                  f"({len(stale)} outputs differ, e.g. {sorted(stale)[0]}): "
                                  f"run `make fixtures`")
     return exercise, True, ""
+
+
+def mutant_problem(mutant: mutants.Mutant, summary: dict) -> str | None:
+    """Why a graded mutant makes the course unsound, or None when it is caught and named."""
+    recognised = summary["mistakes"].get(mutant.exercise)
+    if summary["score"] >= summary["max"]:
+        return (f"mutant {mutant.id} ({mutant.exercise}) scores full marks: no check catches "
+                f"“{mutant.why}”")
+    if recognised != mutant.why:
+        return f"mutant {mutant.id} loses points but is recognised as {recognised!r}"
+    return None
 
 
 def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
@@ -111,7 +121,7 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
         solution_future = pool.submit(_grade_summary, phase.number, str(solution), None)
         stub_future = pool.submit(_grade_summary, phase.number, str(stub), None) \
             if stub.exists() else None
-        mutant_futures = [pool.submit(_mutant_task, phase.number, m.id) for m in all_mutants]
+        mutant_futures = [pool.submit(_mutant_task, phase.number, m) for m in all_mutants]
         fixture_futures = [pool.submit(_fixture_task, phase.number, e) for e in prints]
 
         ref = solution_future.result()
@@ -134,14 +144,9 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
         caught = 0
         for future in mutant_futures:
             mutant_id, res = future.result()
-            mutant = by_id[mutant_id]
-            recognised = res["mistakes"].get(mutant.exercise)
-            if res["score"] >= res["max"]:
-                verdict.problems.append(f"mutant {mutant_id} ({mutant.exercise}) scores full "
-                                        f"marks: no check catches “{mutant.why}”")
-            elif recognised != mutant.why:
-                verdict.problems.append(f"mutant {mutant_id} loses points but is recognised as "
-                                        f"{recognised!r}")
+            problem = mutant_problem(by_id[mutant_id], res)
+            if problem:
+                verdict.problems.append(problem)
             else:
                 caught += 1
             verdict.problems += [f"grader error on mutant {mutant_id}: {e}" for e in res["internal"]]

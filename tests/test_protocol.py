@@ -31,6 +31,12 @@ def test_values_round_trip():
     assert back["a"].flags.writeable
 
 
+def test_zero_dimensional_arrays_keep_their_shape():
+    back = _roundtrip({"a": np.asarray(2.5), "t": torch.tensor(1.5, dtype=torch.float64)})
+    assert back["a"].shape == () and back["a"] == 2.5
+    assert back["t"].shape == () and float(back["t"]) == 1.5
+
+
 def test_unknown_objects_become_handles():
     assert _roundtrip(object())[:2] == ("handle", 7)
     assert _roundtrip(np.array([object()]))[:2] == ("handle", 7)

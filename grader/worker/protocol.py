@@ -53,9 +53,10 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
     buffers: list[bytes | memoryview] = []
 
     def array(kind: str, arr: np.ndarray, extra: dict) -> dict:
+        shape = list(arr.shape)  # before ascontiguousarray, which turns a 0-d array into 1-d
         arr = np.ascontiguousarray(arr)
         buffers.append(memoryview(arr).cast("B") if arr.size else b"")
-        return {kind: len(buffers) - 1, "dt": arr.dtype.name, "sh": list(arr.shape), **extra}
+        return {kind: len(buffers) - 1, "dt": arr.dtype.name, "sh": shape, **extra}
 
     def walk(v: Any, depth: int) -> Any:
         if depth > 64:

@@ -15,7 +15,7 @@ def _torch_penalty(params, lam, kind):
     tensors = [tensor(p, True) for p in params]
     value = sum((t.abs().sum() if kind == "l1" else 0.5 * (t**2).sum()) for t in tensors) * lam
     value.backward()
-    return float(value), [t.grad.numpy() for t in tensors]
+    return value.item(), [t.grad.numpy() for t in tensors]
 
 
 def _assert_penalty(m, kind, lam, hint):

@@ -1,0 +1,96 @@
+"""Grading latency of phase 0 and the cost of isolation (SPEC §7, issue "grader core").
+
+Grades the reference solution of phase 0 with the isolated worker and with an in-process
+stand-in that runs the same checks and the same wire encoding but no subprocess and no pipes,
+interleaved, and prints medians and their ratio. Also prints the latency of one remote call.
+Usage: python bench/grading.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from grader import registry  # noqa: E402
+from grader.runner import grade  # noqa: E402
+from grader.session import Session, Submission  # noqa: E402
+from grader.submission import prepare  # noqa: E402
+from grader.worker.main import Worker  # noqa: E402
+
+SOLUTION = ROOT / "solutions" / "phase0_foundations.py"
+
+
+class InProcessSession(Session):
+    """The judge and the submission in one process: for measurement only, never for grading."""
+
+    def _spawn(self) -> None:
+        sys.path.insert(0, str(self.submission.directory))
+        self.worker = Worker(str(self.submission.directory), "submission")
+        self.process = object()
+        self.generation += 1
+        reply, _ = self.worker.handle({"op": "import", "module": self.submission.module,
+                                       "args": [], "kwargs": {"d": {}}}, [])
+        self.module_handle = reply["value"]["h"]
+
+    def _exchange(self, header, buffers, seconds, what):
+        reply, out = self.worker.handle(header, [bytes(b) for b in buffers])
+        self._buffers = [bytes(b) for b in out]
+        return reply
+
+    def close(self) -> None:
+        self._kill()
+
+    def _kill(self) -> None:
+        self.process = None
+        for name in [n for n in sys.modules if n == "submission" or n.startswith("submission.")]:
+            del sys.modules[name]
+        if str(self.submission.directory) in sys.path:
+            sys.path.remove(str(self.submission.directory))
+
+
+def call_latency(session_class, calls: int = 2000) -> float:
+    phase = registry.phase(0)
+    directory, _ = prepare(phase, SOLUTION)
+    x = np.random.default_rng(0).normal(size=(8, 8))
+    with session_class(Submission(directory, phase.module)) as session:
+        module = session.module()
+        module.relu(x)
+        started = time.perf_counter()
+        for _ in range(calls):
+            module.relu(x)
+        return (time.perf_counter() - started) / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    phase = registry.phase(0)
+    isolated, in_process, scores = [], [], set()
+    for _ in range(args.repeat):
+        for session_class, times in ((Session, isolated), (InProcessSession, in_process)):
+            result = grade(phase, SOLUTION, session_class=session_class)
+            times.append(result.seconds)
+            scores.add((session_class.__name__, result.score, result.max_score))
+    iso, local = statistics.median(isolated), statistics.median(in_process)
+    print(f"phase 0 on the reference solution, {args.repeat} interleaved runs each")
+    print(f"  isolated worker : median {iso:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in isolated)})")
+    print(f"  in-process      : median {local:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in in_process)})")
+    print(f"  isolation cost  : {iso / local:.2f}× the in-process time (+{iso - local:.2f} s)")
+    print(f"  scores          : {sorted(scores)}")
+    remote, local_call = call_latency(Session), call_latency(InProcessSession)
+    print(f"  one call relu(8×8): isolated {remote * 1e6:.0f} µs, in-process "
+          f"{local_call * 1e6:.0f} µs, ratio {remote / local_call:.1f}×")
+    print(f"  goal: grading phase 0 ≤ 15 s — {'met' if iso <= 15 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
