@@ -12,12 +12,14 @@ JOBS  ?= 2
 GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON))
 
 .DEFAULT_GOAL := help
-.PHONY: help grade progress stubs verify fixtures test lint bench clean-venv
+.PHONY: help grade progress notebooks stubs verify fixtures test lint bench clean-venv
 
 help: ## list the commands
 	@echo "Students:"
 	@echo "  make grade PHASE=n [EX=id] [FILE=path] [FULL=1] [JSON=out.json]   grade exercises/ phase n"
 	@echo "  make progress                         points per phase and what to do next"
+	@echo "  make notebooks                        exercises/ as Jupyter notebooks in notebooks/"
+	@echo "                                        (grade one: make grade PHASE=n FILE=notebooks/<module>.ipynb)"
 	@echo "Instructors:"
 	@echo "  make stubs [LEVEL=guided|standard|hard]  regenerate exercises/ from solutions/"
 	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
@@ -39,6 +41,9 @@ grade: $(STAMP)
 
 progress: $(STAMP)
 	@$(PY) -m grader progress
+
+notebooks: $(STAMP)
+	@$(PY) -m grader notebooks
 
 stubs: $(STAMP)
 	@$(PY) -m grader stubs --level $(LEVEL)

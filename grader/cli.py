@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
     s.add_argument("--level", choices=["guided", "standard", "hard"], default="standard")
     s.add_argument("--out", type=Path, help="write here instead of exercises/")
+    sub.add_parser("notebooks", help="write notebooks/ from exercises/")
     f = sub.add_parser("fixtures", help="record golden and mutant outputs")
     f.add_argument("--phase", type=int, action="append")
     return parser
@@ -111,6 +112,14 @@ def _stubs(args, console: Console) -> int:
     return EXIT_OK
 
 
+def _notebooks(args, console: Console) -> int:
+    from grader.notebooks import write_notebooks
+
+    for path in write_notebooks():
+        console.print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _fixtures(args, console: Console) -> int:
     from grader import fingerprints
     from grader.runner import collect
@@ -126,7 +135,7 @@ def _fixtures(args, console: Console) -> int:
 
 
 COMMANDS = {"grade": _grade, "verify": _verify, "progress": _progress, "stubs": _stubs,
-            "fixtures": _fixtures}
+            "notebooks": _notebooks, "fixtures": _fixtures}
 
 if __name__ == "__main__":
     sys.exit(main())

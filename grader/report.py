@@ -48,6 +48,11 @@ def render_terminal(result: PhaseResult, console: Console | None = None,
     console.print(table)
     console.print(f"[bold]Total: {result.score:g} / {result.max_score:g} points[/bold] "
                   f"({result.seconds:.1f} s)")
+    todo = next((ex for ex in result.exercises if ex.status != "passed"), None)
+    if todo is not None:
+        console.print(f"Next: {todo.exercise.id} — {todo.exercise.title}. Read "
+                      f"{todo.exercise.reading}, then `make grade PHASE={phase.number} "
+                      f"EX={todo.exercise.id}`.", markup=False)
     if details:
         _render_details(result, console)
 

@@ -116,3 +116,15 @@ def test_the_student_file_is_never_modified(phase0):
     before = STUB0.read_bytes()
     grade(phase0, STUB0, exercises=["activations"])
     assert STUB0.read_bytes() == before
+
+
+def test_generated_notebooks_grade_like_the_modules(phase0, tmp_path):
+    from grader.notebooks import write_notebooks
+
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    (solutions / phase0.filename).write_text(SOLUTION0.read_text())
+    (path,) = write_notebooks(solutions, tmp_path / "notebooks")
+    notebook = nbformat.read(path, as_version=4)
+    assert sum(c.cell_type == "code" for c in notebook.cells) > 20
+    assert grade(phase0, path, exercises=["batchnorm"]).score == 12
