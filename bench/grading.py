@@ -36,8 +36,9 @@ class InProcessSession(Session):
         self.worker = Worker(str(self.submission.directory), "submission")
         self.process = object()
         self.generation += 1
-        reply, _ = self.worker.handle({"op": "import", "module": self.submission.module,
-                                       "args": [], "kwargs": {"d": {}}}, [])
+        reply, _ = self.worker.handle(
+            {"op": "import", "module": self.submission.module, "args": [], "kwargs": {"d": {}}}, []
+        )
         self.module_handle = reply["value"]["h"]
 
     def _exchange(self, header, buffers, seconds, what):
@@ -69,6 +70,10 @@ def call_latency(session_class, calls: int = 2000) -> float:
         return (time.perf_counter() - started) / calls
 
 
+def _seconds(times: list[float]) -> str:
+    return ", ".join(f"{t:.2f}" for t in times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -82,13 +87,19 @@ def main() -> None:
             scores.add((session_class.__name__, result.score, result.max_score))
     iso, local = statistics.median(isolated), statistics.median(in_process)
     print(f"phase 0 on the reference solution, {args.repeat} interleaved runs each")
-    print(f"  isolated worker : median {iso:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in isolated)})")
-    print(f"  in-process      : median {local:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in in_process)})")
+    print(
+        f"  isolated worker : median {iso:6.2f} s  (runs: {_seconds(isolated)})"
+    )
+    print(
+        f"  in-process      : median {local:6.2f} s  (runs: {_seconds(in_process)})"
+    )
     print(f"  isolation cost  : {iso / local:.2f}× the in-process time (+{iso - local:.2f} s)")
     print(f"  scores          : {sorted(scores)}")
     remote, local_call = call_latency(Session), call_latency(InProcessSession)
-    print(f"  one call relu(8×8): isolated {remote * 1e6:.0f} µs, in-process "
-          f"{local_call * 1e6:.0f} µs, ratio {remote / local_call:.1f}×")
+    print(
+        f"  one call relu(8×8): isolated {remote * 1e6:.0f} µs, in-process "
+        f"{local_call * 1e6:.0f} µs, ratio {remote / local_call:.1f}×"
+    )
     print(f"  goal: grading phase 0 ≤ 15 s — {'met' if iso <= 15 else 'MISSED'}")
 
 

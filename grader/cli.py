@@ -72,8 +72,11 @@ def _grade(args, console: Console) -> int:
 def _verify(args, console: Console) -> int:
     from grader.verify import verify
 
-    return EXIT_OK if verify(args.phase, args.jobs, log=lambda m: console.print(m, markup=False)) \
+    return (
+        EXIT_OK
+        if verify(args.phase, args.jobs, log=lambda m: console.print(m, markup=False))
         else EXIT_UNSOUND
+    )
 
 
 def _progress(args, console: Console) -> int:
@@ -128,14 +131,21 @@ def _fixtures(args, console: Console) -> int:
         phase = registry.phase(number)
         _, prints = collect(phase)
         for exercise, function in prints.items():
-            path = fingerprints.write(phase, exercise, fingerprints.compute(phase, exercise,
-                                                                            function))
+            path = fingerprints.write(
+                phase, exercise, fingerprints.compute(phase, exercise, function)
+            )
             console.print(f"wrote {path.relative_to(registry.ROOT)}")
     return EXIT_OK
 
 
-COMMANDS = {"grade": _grade, "verify": _verify, "progress": _progress, "stubs": _stubs,
-            "notebooks": _notebooks, "fixtures": _fixtures}
+COMMANDS = {
+    "grade": _grade,
+    "verify": _verify,
+    "progress": _progress,
+    "stubs": _stubs,
+    "notebooks": _notebooks,
+    "fixtures": _fixtures,
+}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,8 +24,15 @@ MATCH = {"rtol": 1e-6, "atol": 1e-9}
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and a.dtype.kind == b.dtype.kind and bool(
-        np.allclose(a, b, equal_nan=True, **MATCH) if a.dtype.kind in "fc" else np.array_equal(a, b))
+    return (
+        a.shape == b.shape
+        and a.dtype.kind == b.dtype.kind
+        and bool(
+            np.allclose(a, b, equal_nan=True, **MATCH)
+            if a.dtype.kind in "fc"
+            else np.array_equal(a, b)
+        )
+    )
 
 
 def as_arrays(outputs: dict) -> dict[str, np.ndarray]:
@@ -58,8 +65,11 @@ def load(phase: Phase, exercise: str) -> dict[str, dict[str, np.ndarray]]:
 
 def signature(reference: dict, mutant: dict) -> list[str]:
     names = set(reference) | set(mutant)
-    return sorted(n for n in names if n not in reference or n not in mutant
-                  or not _same(reference[n], mutant[n]))
+    return sorted(
+        n
+        for n in names
+        if n not in reference or n not in mutant or not _same(reference[n], mutant[n])
+    )
 
 
 def recognise(session: Session, module, phase: Phase, exercise: str, function) -> str | None:
@@ -80,7 +90,9 @@ def recognise(session: Session, module, phase: Phase, exercise: str, function) -
         if owner == "reference" or owner not in explanations:
             continue
         keys = signature(recorded["reference"], values)
-        if keys and all(k in outputs and k in values and _same(outputs[k], values[k]) for k in keys):
+        if keys and all(
+            k in outputs and k in values and _same(outputs[k], values[k]) for k in keys
+        ):
             if len(keys) > best_size:
                 best, best_size = explanations[owner], len(keys)
     return best
@@ -96,8 +108,9 @@ def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray
         for other in (ROOT / "solutions").glob("phase*.py"):
             shutil.copyfile(other, package / other.name)
         (package / phase.filename).write_text(source)
-        submission = Submission(directory, phase.module,
-                                preload=[] if phase.numpy_only else ["torch"])
+        submission = Submission(
+            directory, phase.module, preload=[] if phase.numpy_only else ["torch"]
+        )
         with Session(submission) as session:
             return as_arrays(function(session.module()))
     finally:
@@ -113,7 +126,9 @@ def compute(phase: Phase, exercise: str, function) -> dict[str, np.ndarray]:
             try:
                 outputs = run_fingerprint(phase, mutant.apply(source), function)
             except Exception as exc:  # noqa: BLE001 - recorded as "no fingerprint"
-                raise RuntimeError(f"mutant {mutant.id}: its fingerprint run failed: {exc}") from exc
+                raise RuntimeError(
+                    f"mutant {mutant.id}: its fingerprint run failed: {exc}"
+                ) from exc
             flat.update({f"{mutant.id}/{k}": v for k, v in outputs.items()})
     return flat
 

@@ -27,8 +27,10 @@ class Mutant:
     def apply(self, source: str) -> str:
         count = source.count(self.old)
         if count != 1:
-            raise ValueError(f"mutant {self.id}: its `old` text occurs {count} times in the "
-                             f"solution (it must occur exactly once)")
+            raise ValueError(
+                f"mutant {self.id}: its `old` text occurs {count} times in the "
+                f"solution (it must occur exactly once)"
+            )
         return source.replace(self.old, self.new)
 
 
@@ -37,8 +39,9 @@ def load(phase: Phase) -> list[Mutant]:
     if not path.exists():
         return []
     data = tomllib.loads(path.read_text())
-    mutants = [Mutant(m["id"], m["exercise"], m["why"], m["old"], m["new"])
-               for m in data.get("mutant", [])]
+    mutants = [
+        Mutant(m["id"], m["exercise"], m["why"], m["old"], m["new"]) for m in data.get("mutant", [])
+    ]
     ids = [m.id for m in mutants]
     if len(ids) != len(set(ids)):
         raise ValueError(f"{path}: mutant ids must be unique")

@@ -23,8 +23,12 @@ SECTION = re.compile(r"^# -{2,} (.+?) -*$")
 def cells_of(source: str) -> list:
     """Split a module into notebook cells at top-level statements and section comments."""
     lines = source.splitlines()
-    starts = sorted({node.lineno - 1 - len(getattr(node, "decorator_list", []))
-                     for node in ast.parse(source).body})
+    starts = sorted(
+        {
+            node.lineno - 1 - len(getattr(node, "decorator_list", []))
+            for node in ast.parse(source).body
+        }
+    )
     cells, chunk = [], []
 
     def flush() -> None:
@@ -39,8 +43,12 @@ def cells_of(source: str) -> list:
             flush()
             cells.append(nbformat.v4.new_markdown_cell(f"## {heading.group(1)}"))
             continue
-        if index in starts and chunk and any(ln.strip() for ln in chunk) \
-                and not _is_import_run(chunk, lines[index]):
+        if (
+            index in starts
+            and chunk
+            and any(ln.strip() for ln in chunk)
+            and not _is_import_run(chunk, lines[index])
+        ):
             flush()
         chunk.append(line)
     flush()
@@ -59,9 +67,11 @@ def write_notebooks(source_dir: Path = EXERCISES, target: Path = NOTEBOOKS) -> l
         if not module.exists():
             continue
         notebook = nbformat.v4.new_notebook()
-        intro = (f"# Phase {phase.number} — {phase.title}\n\nFill in every "
-                 f"`raise NotImplementedError(...)`, then grade this notebook with\n"
-                 f"`make grade PHASE={phase.number} FILE=notebooks/{phase.module}.ipynb`.")
+        intro = (
+            f"# Phase {phase.number} — {phase.title}\n\nFill in every "
+            f"`raise NotImplementedError(...)`, then grade this notebook with\n"
+            f"`make grade PHASE={phase.number} FILE=notebooks/{phase.module}.ipynb`."
+        )
         notebook.cells = [nbformat.v4.new_markdown_cell(intro), *cells_of(module.read_text())]
         path = target / f"{phase.module}.ipynb"
         nbformat.write(notebook, path)

@@ -71,13 +71,20 @@ def _load(path: Path) -> Phase:
     data = tomllib.loads(path.read_text())
     exercises = tuple(
         Exercise(
-            id=e["id"], title=e["title"], points=int(e["points"]), symbols=tuple(e["symbols"]),
-            requires=tuple(e.get("requires", ())), anchor=e["anchor"], phase=int(data["number"]),
+            id=e["id"],
+            title=e["title"],
+            points=int(e["points"]),
+            symbols=tuple(e["symbols"]),
+            requires=tuple(e.get("requires", ())),
+            anchor=e["anchor"],
+            phase=int(data["number"]),
         )
         for e in data["exercise"]
     )
     return Phase(
-        number=int(data["number"]), module=data["module"], title=data["title"],
+        number=int(data["number"]),
+        module=data["module"],
+        title=data["title"],
         forbidden_modules=tuple(data.get("forbidden_modules", ())),
         forbidden_apis=tuple(data.get("forbidden_apis", ())),
         numpy_only=bool(data.get("numpy_only")),

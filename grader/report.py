@@ -11,8 +11,14 @@ from rich.text import Text
 
 from grader.runner import KINDS, ExerciseResult, PhaseResult
 
-STYLE = {"passed": "green", "partial": "yellow", "not implemented yet": "dim",
-         "failed": "red", "forbidden API": "magenta", "does not import": "red"}
+STYLE = {
+    "passed": "green",
+    "partial": "yellow",
+    "not implemented yet": "dim",
+    "failed": "red",
+    "forbidden API": "magenta",
+    "does not import": "red",
+}
 
 
 def reason(result: ExerciseResult) -> str:
@@ -22,16 +28,19 @@ def reason(result: ExerciseResult) -> str:
     if result.violations:
         return result.violations[0].describe()
     if result.status == "not implemented yet":
-        return f"read {result.exercise.reading}, then fill in {', '.join(result.exercise.symbols[:3])}" \
+        return (
+            f"read {result.exercise.reading}, then fill in {', '.join(result.exercise.symbols[:3])}"
             + ("…" if len(result.exercise.symbols) > 3 else "")
+        )
     if result.mistake:
         return f"known mistake: {result.mistake}"
     first = result.failures[0]
     return f"{first.spec.description} — {KINDS[first.kind]}"
 
 
-def render_terminal(result: PhaseResult, console: Console | None = None,
-                    details: bool = True) -> None:
+def render_terminal(
+    result: PhaseResult, console: Console | None = None, details: bool = True
+) -> None:
     console = console or Console(highlight=False)
     phase = result.phase
     console.print(f"\n[bold]Phase {phase.number} — {phase.title}[/bold]   ({result.target})")
@@ -43,34 +52,51 @@ def render_terminal(result: PhaseResult, console: Console | None = None,
     table.add_column("status")
     table.add_column("what next", overflow="fold", max_width=70)
     for ex in result.exercises:
-        table.add_row(ex.exercise.id, f"{ex.score:g} / {ex.max_score:g}",
-                      Text(ex.status, style=STYLE.get(ex.status, "")), reason(ex))
+        table.add_row(
+            ex.exercise.id,
+            f"{ex.score:g} / {ex.max_score:g}",
+            Text(ex.status, style=STYLE.get(ex.status, "")),
+            reason(ex),
+        )
     console.print(table)
-    console.print(f"[bold]Total: {result.score:g} / {result.max_score:g} points[/bold] "
-                  f"({result.seconds:.1f} s)")
+    console.print(
+        f"[bold]Total: {result.score:g} / {result.max_score:g} points[/bold] "
+        f"({result.seconds:.1f} s)"
+    )
     todo = next((ex for ex in result.exercises if ex.status != "passed"), None)
     if todo is not None:
-        console.print(f"Next: {todo.exercise.id} — {todo.exercise.title}. Read "
-                      f"{todo.exercise.reading}, then `make grade PHASE={phase.number} "
-                      f"EX={todo.exercise.id}`.", markup=False)
+        console.print(
+            f"Next: {todo.exercise.id} — {todo.exercise.title}. Read "
+            f"{todo.exercise.reading}, then `make grade PHASE={phase.number} "
+            f"EX={todo.exercise.id}`.",
+            markup=False,
+        )
     if details:
         _render_details(result, console)
 
 
 def _render_details(result: PhaseResult, console: Console) -> None:
-    failing = [e for e in result.exercises
-               if e.status not in ("passed", "not implemented yet", "does not import")]
+    failing = [
+        e
+        for e in result.exercises
+        if e.status not in ("passed", "not implemented yet", "does not import")
+    ]
     for ex in failing:
-        console.print(f"\n[bold]{ex.exercise.id}[/bold] — {ex.exercise.title} "
-                      f"({ex.score:g}/{ex.max_score:g})")
+        console.print(
+            f"\n[bold]{ex.exercise.id}[/bold] — {ex.exercise.title} ({ex.score:g}/{ex.max_score:g})"
+        )
         if ex.blocked_by:
-            console.print(f"  [yellow]Fix first: {', '.join(ex.blocked_by)} (this exercise "
-                          f"builds on it)[/yellow]")
+            console.print(
+                f"  [yellow]Fix first: {', '.join(ex.blocked_by)} (this exercise "
+                f"builds on it)[/yellow]"
+            )
         if ex.mistake:
             console.print(f"  [magenta]Recognised mistake:[/magenta] {ex.mistake}")
         for check in ex.failures[:4]:
-            console.print(f"  ✗ {check.spec.description} [dim]({check.spec.category}, "
-                          f"{KINDS[check.kind]})[/dim]")
+            console.print(
+                f"  ✗ {check.spec.description} [dim]({check.spec.category}, "
+                f"{KINDS[check.kind]})[/dim]"
+            )
             for line in check.message.splitlines():
                 console.print(f"      {line}", markup=False)
             if check.example:
@@ -97,28 +123,33 @@ def gradescope(result: PhaseResult) -> dict:
                 output += f"\nHint: {check.hint}"
             if not check.passed and ex.mistake:
                 output += f"\nRecognised mistake: {ex.mistake}"
-            tests.append({
-                "name": f"{ex.exercise.id}: {check.spec.description}",
-                "score": round(earned, 4),
-                "max_score": round(share, 4),
-                "status": "passed" if earned == share and check.passed else "failed",
-                "output": output.strip(),
-                "tags": [ex.exercise.id, check.spec.category],
-            })
+            tests.append(
+                {
+                    "name": f"{ex.exercise.id}: {check.spec.description}",
+                    "score": round(earned, 4),
+                    "max_score": round(share, 4),
+                    "status": "passed" if earned == share and check.passed else "failed",
+                    "output": output.strip(),
+                    "tags": [ex.exercise.id, check.spec.category],
+                }
+            )
     return {
         "score": result.score,
         "max_score": result.max_score,
         "execution_time": round(result.seconds, 2),
         "output": f"Phase {result.phase.number} — {result.phase.title}: "
-                  f"{result.score:g} / {result.max_score:g}"
-                  + (f"\n{result.import_error}" if result.import_error else ""),
+        f"{result.score:g} / {result.max_score:g}"
+        + (f"\n{result.import_error}" if result.import_error else ""),
         "tests": tests,
         "extra_data": {
             "phase": result.phase.number,
             "exercises": {
                 ex.exercise.id: {
-                    "score": ex.score, "max_score": ex.max_score, "status": ex.status,
-                    "mistake": ex.mistake, "blocked_by": ex.blocked_by,
+                    "score": ex.score,
+                    "max_score": ex.max_score,
+                    "status": ex.status,
+                    "mistake": ex.mistake,
+                    "blocked_by": ex.blocked_by,
                     "forbidden": [v.describe() for v in ex.violations],
                 }
                 for ex in result.exercises

@@ -17,8 +17,15 @@ from grader import fingerprints
 from grader.checks import CheckFailed, CheckSpec
 from grader.forbidden import Violation, scan
 from grader.registry import Exercise, Phase
-from grader.session import (ImportFailed, Limits, Session, StudentError, Submission,
-                            WorkerCrashed, WorkerTimeout)
+from grader.session import (
+    ImportFailed,
+    Limits,
+    Session,
+    StudentError,
+    Submission,
+    WorkerCrashed,
+    WorkerTimeout,
+)
 from grader.submission import prepare
 
 # how a check ended, beyond passing: each kind has a short label in the report
@@ -118,8 +125,9 @@ def collect(phase: Phase) -> tuple[dict[str, list[CheckSpec]], dict[str, object]
             spec = getattr(value, "__check__", None)
             if spec is not None and getattr(value, "__module__", None) == module.__name__:
                 if spec.exercise not in checks:
-                    raise ValueError(f"{module.__name__}.{spec.name}: unknown exercise "
-                                     f"{spec.exercise!r}")
+                    raise ValueError(
+                        f"{module.__name__}.{spec.name}: unknown exercise {spec.exercise!r}"
+                    )
                 checks[spec.exercise].append(spec)
             if getattr(value, "__fingerprint__", None) and value.__module__ == module.__name__:
                 prints[value.__fingerprint__] = value
@@ -148,8 +156,11 @@ def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
     finally:
         session.end_check()
     if session.violations and result.kind not in ("import",):
-        result = CheckResult(spec, "forbidden", "your code called a forbidden API: "
-                             + "; ".join(session.violations[:3]))
+        result = CheckResult(
+            spec,
+            "forbidden",
+            "your code called a forbidden API: " + "; ".join(session.violations[:3]),
+        )
     result.seconds = time.monotonic() - started
     return result
 
@@ -162,8 +173,11 @@ def _student_error(spec: CheckSpec, error: StudentError) -> CheckResult:
     where = f"\n    at {error.where[-1]}" if error.where else ""
     message = f"your code raised {error.type}: {error.message} (while {error.what}){where}"
     example = getattr(error, "example", None)
-    hint = "RecursionError: use an explicit stack instead of recursion." \
-        if error.type == "RecursionError" else None
+    hint = (
+        "RecursionError: use an explicit stack instead of recursion."
+        if error.type == "RecursionError"
+        else None
+    )
     if error.type == "MemoryError":
         hint = "Your code allocated more memory than the grader allows."
     return CheckResult(spec, "error", message, hint, example)
@@ -171,15 +185,26 @@ def _student_error(spec: CheckSpec, error: StudentError) -> CheckResult:
 
 def _internal(spec: CheckSpec, error: Exception) -> CheckResult:
     if type(error).__name__.startswith("Flaky"):
-        return CheckResult(spec, "wrong", "your code gave different results for the same input "
-                           "(hidden global state or unseeded randomness?)")
+        return CheckResult(
+            spec,
+            "wrong",
+            "your code gave different results for the same input "
+            "(hidden global state or unseeded randomness?)",
+        )
     trace = "".join(traceback.format_exception(error, limit=-3)).strip()
     return CheckResult(spec, "internal", f"grader error, not your fault: {trace}")
 
 
-def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | None = None,
-          full: bool = False, limits: Limits | None = None, recognise: bool = True,
-          session_class: type[Session] = Session) -> PhaseResult:
+def grade(
+    phase: Phase,
+    target: Path | None = None,
+    *,
+    exercises: list[str] | None = None,
+    full: bool = False,
+    limits: Limits | None = None,
+    recognise: bool = True,
+    session_class: type[Session] = Session,
+) -> PhaseResult:
     """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids.
 
     `session_class` exists for bench/grading.py, which measures isolation against an
@@ -189,10 +214,13 @@ def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | No
     selected = [phase.exercise(i) for i in exercises] if exercises else list(phase.exercises)
     directory, source = prepare(phase, target)
     violations = scan(source, phase)
-    submission = Submission(directory, phase.module,
-                            forbidden_modules=list(phase.forbidden_modules),
-                            forbidden_attributes=list(phase.forbidden_apis),
-                            preload=[] if phase.numpy_only else ["torch"])
+    submission = Submission(
+        directory,
+        phase.module,
+        forbidden_modules=list(phase.forbidden_modules),
+        forbidden_attributes=list(phase.forbidden_apis),
+        preload=[] if phase.numpy_only else ["torch"],
+    )
     results: list[ExerciseResult] = []
     import_error = None
     try:
@@ -212,16 +240,23 @@ def grade(phase: Phase, target: Path | None = None, *, exercises: list[str] | No
                 else:
                     outcome = _run_exercise(session, module, specs)
                 result = ExerciseResult(exercise, outcome, found)
-                if recognise and module is not None and result.score < result.max_score \
-                        and exercise.id in prints and result.status != "not implemented yet":
-                    result.mistake = fingerprints.recognise(session, module, phase, exercise.id,
-                                                            prints[exercise.id])
+                if (
+                    recognise
+                    and module is not None
+                    and result.score < result.max_score
+                    and exercise.id in prints
+                    and result.status != "not implemented yet"
+                ):
+                    result.mistake = fingerprints.recognise(
+                        session, module, phase, exercise.id, prints[exercise.id]
+                    )
                 results.append(result)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
     _mark_blocked(results)
-    return PhaseResult(phase, str(target or "exercises/"), results, time.monotonic() - started,
-                       import_error)
+    return PhaseResult(
+        phase, str(target or "exercises/"), results, time.monotonic() - started, import_error
+    )
 
 
 def _run_exercise(session: Session, module, specs: list[CheckSpec]) -> list[CheckResult]:
@@ -231,8 +266,14 @@ def _run_exercise(session: Session, module, specs: list[CheckSpec]) -> list[Chec
     for spec in specs:
         fatal = next((r for r in outcome if r.kind in ("timeout", "crash")), None)
         if fatal is not None:
-            outcome.append(CheckResult(spec, fatal.kind, f"not run: an earlier check of this "
-                                       f"exercise {KINDS[fatal.kind]} ({fatal.message})"))
+            outcome.append(
+                CheckResult(
+                    spec,
+                    fatal.kind,
+                    f"not run: an earlier check of this "
+                    f"exercise {KINDS[fatal.kind]} ({fatal.message})",
+                )
+            )
         else:
             outcome.append(run_check(session, module, spec))
     return outcome

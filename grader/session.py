@@ -85,7 +85,7 @@ class StudentError(Exception):
 
 
 def _become_subreaper() -> None:
-    """Orphans of a killed worker (double forks, setsid) are re-parented to us, so we can reap them."""
+    """Make orphans of a killed worker (double forks, setsid) our children, to reap them."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
@@ -151,10 +151,16 @@ class Session:
     def _prepare_workdir(self) -> Path:
         workdir = Path(tempfile.mkdtemp(prefix="gradschool-"))
         shutil.copytree(self.submission.directory / "submission", workdir / "submission")
-        shutil.copytree(WORKER_SOURCES, workdir / "_gradschool_worker",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        shutil.copytree(PROBE_SOURCES, workdir / "_gradschool_worker" / "probes",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            WORKER_SOURCES,
+            workdir / "_gradschool_worker",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
+        shutil.copytree(
+            PROBE_SOURCES,
+            workdir / "_gradschool_worker" / "probes",
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
         os.chmod(workdir, 0o700)
         return workdir
 
@@ -172,16 +178,34 @@ class Session:
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        env.update(HOME=str(self.workdir), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-                   MPLBACKEND="Agg")
+        env.update(
+            HOME=str(self.workdir),
+            PYTHONHASHSEED="0",
+            PYTHONDONTWRITEBYTECODE="1",
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            MPLBACKEND="Agg",
+        )
         self.log_path = self.workdir / "output.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-c", BOOT, str(to_worker_r), str(from_worker_w),
-                 str(self.workdir)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.workdir, env=env,
-                pass_fds=(to_worker_r, from_worker_w), start_new_session=True,
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    BOOT,
+                    str(to_worker_r),
+                    str(from_worker_w),
+                    str(self.workdir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.workdir,
+                env=env,
+                pass_fds=(to_worker_r, from_worker_w),
+                start_new_session=True,
                 preexec_fn=set_limits,
             )
         os.close(to_worker_r)
@@ -190,17 +214,22 @@ class Session:
         self.reader = protocol.Reader(from_worker_r)
         self.generation += 1
         init = {
-            "op": "init", "root": str(self.workdir), "package": "submission",
+            "op": "init",
+            "root": str(self.workdir),
+            "package": "submission",
             "forbidden_modules": self.submission.forbidden_modules,
             "forbidden_attributes": self.submission.forbidden_attributes,
-            "preload": self.submission.preload, "recursion_limit": self.limits.recursion_limit,
+            "preload": self.submission.preload,
+            "recursion_limit": self.limits.recursion_limit,
         }
         try:
             self._exchange(init, [], self.limits.import_seconds, "starting the worker")
-            reply = self._exchange({"op": "import", "module": self.submission.module,
-                                    "args": [], "kwargs": {"d": {}}}, [],
-                                   self.limits.import_seconds,
-                                   f"importing {self.submission.module}.py")
+            reply = self._exchange(
+                {"op": "import", "module": self.submission.module, "args": [], "kwargs": {"d": {}}},
+                [],
+                self.limits.import_seconds,
+                f"importing {self.submission.module}.py",
+            )
         except WorkerFault as fault:
             self.import_error = ImportFailed(f"your module could not be imported: {fault}")
             raise self.import_error from None
@@ -212,7 +241,7 @@ class Session:
         self.module_handle = reply["value"]["h"]
 
     def _kill(self) -> None:
-        """SIGKILL the worker, its process group, every descendant and any orphan re-parented to us."""
+        """SIGKILL the worker, its process group, its descendants and orphans re-parented to us."""
         if self.process is None:
             return
         pid = self.process.pid
@@ -275,7 +304,7 @@ class Session:
             self._spawn()
 
     def request(self, header: dict, what: str) -> Any:
-        """Send one request and decode its value; raise StudentError / WorkerFault / ImportFailed."""
+        """Send one request, decode its value; raise StudentError, WorkerFault or ImportFailed."""
         if self.check_fault is not None:
             raise self.check_fault  # a check that hung once is not run again and again
         self._ensure_worker()  # before encoding: handles are checked against this generation
@@ -362,8 +391,14 @@ class RemoteRef:
 
     __slots__ = ("_session", "_id", "_path", "_generation", "_type")
 
-    def __init__(self, session: Session, id: int, path: tuple[str, ...], generation: int,
-                 type_name: str = "object"):
+    def __init__(
+        self,
+        session: Session,
+        id: int,
+        path: tuple[str, ...],
+        generation: int,
+        type_name: str = "object",
+    ):
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_id", id)
         object.__setattr__(self, "_path", path)
@@ -376,12 +411,17 @@ class RemoteRef:
         return RemoteRef(self._session, self._id, (*self._path, name), self._generation, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        self._request({"op": "setattr", "p": [*self._path, name]}, (value,), {},
-                      f"setting {self._describe()}.{name}")
+        self._request(
+            {"op": "setattr", "p": [*self._path, name]},
+            (value,),
+            {},
+            f"setting {self._describe()}.{name}",
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._request({"op": "call", "p": list(self._path)}, args, kwargs,
-                             f"calling {self._describe()}(…)")
+        return self._request(
+            {"op": "call", "p": list(self._path)}, args, kwargs, f"calling {self._describe()}(…)"
+        )
 
     def _describe(self) -> str:
         return ".".join(self._path) or self._type
@@ -411,8 +451,10 @@ class RemoteRef:
 
     def _session_op(self, name: str, args: tuple) -> Any:
         session = self._session
-        return session.request({"op": "operator", "name": name, "h": 0,
-                                "values": (list(args), {})}, f"applying {name} to {self._describe()}")
+        return session.request(
+            {"op": "operator", "name": name, "h": 0, "values": (list(args), {})},
+            f"applying {name} to {self._describe()}",
+        )
 
 
 def _binary(name: str, reflected: bool = False):
@@ -433,16 +475,19 @@ def fetch(ref: Any) -> Any:
     """The value of a remote attribute as a plain value (arrays, numbers, handles for the rest)."""
     if not isinstance(ref, RemoteRef):
         return ref
-    return ref._request({"op": "getattr", "p": list(ref._path)}, (), {},
-                        f"reading {ref._describe()}")
+    return ref._request(
+        {"op": "getattr", "p": list(ref._path)}, (), {}, f"reading {ref._describe()}"
+    )
 
 
 def run_probe(ref: RemoteRef, name: str, *args: Any, **kwargs: Any) -> Any:
     """Run trusted code from grader/probes next to the student's objects; returns plain values."""
     session = ref._session
     session._ensure_worker()
-    return session.request({"op": "probe", "name": name, "h": 0, "values": (list(args), kwargs)},
-                           f"running the {name} probe")
+    return session.request(
+        {"op": "probe", "name": name, "h": 0, "values": (list(args), kwargs)},
+        f"running the {name} probe",
+    )
 
 
 def operator_call(ref: RemoteRef, name: str, *args: Any) -> Any:

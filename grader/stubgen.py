@@ -52,8 +52,10 @@ def find_regions(lines: list[str], name: str = "solution") -> list[Region]:
         begin = BEGIN.match(line)
         if begin:
             if open_at is not None:
-                raise StubError(f"{name}:{index + 1}: BEGIN SOLUTION inside another region "
-                                f"(opened at line {open_at[0] + 1})")
+                raise StubError(
+                    f"{name}:{index + 1}: BEGIN SOLUTION inside another region "
+                    f"(opened at line {open_at[0] + 1})"
+                )
             open_at = (index, begin.group(2), begin.group(1))
         elif END.match(line):
             if open_at is None:
@@ -103,16 +105,22 @@ def generate(source: str, phase: Phase, level: str = "standard", name: str = "so
     out: list[str] = []
     cursor = 0
     for region in regions:
-        out.extend(lines[cursor:region.begin])
-        body = lines[region.begin + 1:region.end]
+        out.extend(lines[cursor : region.begin])
+        body = lines[region.begin + 1 : region.end]
         if level in BLANKED_AT[region.kind]:
             task = tasks.get(region.begin + 1)
             if task is None:
                 raise StubError(f"{name}:{region.begin + 1}: a region must sit inside a function")
             hints = [line for line in body if HINT.match(line)]
             statement = f'{region.indent}raise NotImplementedError("{task}")'
-            previous = next((i for i in range(len(out) - 1, -1, -1)
-                             if out[i].strip() and not HINT.match(out[i])), None)
+            previous = next(
+                (
+                    i
+                    for i in range(len(out) - 1, -1, -1)
+                    if out[i].strip() and not HINT.match(out[i])
+                ),
+                None,
+            )
             if previous is not None and out[previous] == statement:
                 out[previous:previous] = hints  # one raise per blank, all its hints above it
             else:
@@ -125,8 +133,10 @@ def generate(source: str, phase: Phase, level: str = "standard", name: str = "so
     try:
         ast.parse(stub)
     except SyntaxError as exc:
-        raise StubError(f"{name}: the {level} stub is not valid Python (line {exc.lineno}): "
-                        f"check the markers around it") from None
+        raise StubError(
+            f"{name}: the {level} stub is not valid Python (line {exc.lineno}): "
+            f"check the markers around it"
+        ) from None
     return stub
 
 
@@ -138,7 +148,9 @@ def stub_for(phase: Phase, level: str = "standard") -> str:
 def write_stubs(level: str = "standard", target: Path = EXERCISES) -> list[Path]:
     """Regenerate every phase's stub into `target`; returns the files written."""
     target.mkdir(parents=True, exist_ok=True)
-    (target / "__init__.py").write_text('"""Your work: one module per phase. Grade with make grade PHASE=n."""\n')
+    (target / "__init__.py").write_text(
+        '"""Your work: one module per phase. Grade with make grade PHASE=n."""\n'
+    )
     written = []
     for phase in phases().values():
         if (SOLUTIONS / phase.filename).exists():

@@ -32,7 +32,9 @@ def notebook_source(path: Path) -> str:
     cells = []
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            lines = [ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))]
+            lines = [
+                ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))
+            ]
             cells.append("\n".join(lines))
     return "\n\n".join(cells) + "\n"
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fingerprints, mutants, stubgen
-from grader.registry import ROOT, Phase, phase as phase_by_number, phases
+from grader.registry import ROOT, Phase, phases
+from grader.registry import phase as phase_by_number
 from grader.runner import collect, grade
 
 MIN_MUTANTS = 3
@@ -36,12 +37,20 @@ class Verdict:
 def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) -> dict:
     result = grade(phase_by_number(phase_number), Path(target), exercises=exercises)
     return {
-        "score": result.score, "max": result.max_score,
+        "score": result.score,
+        "max": result.max_score,
         "kinds": sorted({c.kind for e in result.exercises for c in e.checks}),
-        "internal": [f"{e.exercise.id}/{c.spec.name}: {c.message[:400]}"
-                     for e in result.exercises for c in e.checks if c.kind == "internal"],
-        "failing": [f"{e.exercise.id}: {c.spec.name}: {c.message[:300]}"
-                    for e in result.exercises for c in e.failures],
+        "internal": [
+            f"{e.exercise.id}/{c.spec.name}: {c.message[:400]}"
+            for e in result.exercises
+            for c in e.checks
+            if c.kind == "internal"
+        ],
+        "failing": [
+            f"{e.exercise.id}: {c.spec.name}: {c.message[:300]}"
+            for e in result.exercises
+            for c in e.failures
+        ],
         "mistakes": {e.exercise.id: e.mistake for e in result.exercises},
         "seconds": result.seconds,
     }
@@ -55,8 +64,9 @@ def _mutant_task(phase_number: int, mutant: mutants.Mutant) -> tuple[str, dict]:
             shutil.copyfile(other, folder / other.name)
         source = (ROOT / "solutions" / phase.filename).read_text()
         (folder / phase.filename).write_text(mutant.apply(source))
-        return mutant.id, _grade_summary(phase_number, str(folder / phase.filename),
-                                         [mutant.exercise])
+        return mutant.id, _grade_summary(
+            phase_number, str(folder / phase.filename), [mutant.exercise]
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -72,12 +82,19 @@ def _fixture_task(phase_number: int, exercise: str) -> tuple[str, bool, str]:
 
     with np.load(path, allow_pickle=False) as stored:
         stale = set(stored.files) ^ set(fresh)
-        stale |= {k for k in set(stored.files) & set(fresh)
-                  if not fingerprints._same(stored[k], fresh[k])}
+        stale |= {
+            k for k in set(stored.files) & set(fresh) if not fingerprints._same(stored[k], fresh[k])
+        }
     if stale:
-        return exercise, False, (f"{path.relative_to(ROOT)} is out of date "
-                                 f"({len(stale)} outputs differ, e.g. {sorted(stale)[0]}): "
-                                 f"run `make fixtures`")
+        return (
+            exercise,
+            False,
+            (
+                f"{path.relative_to(ROOT)} is out of date "
+                f"({len(stale)} outputs differ, e.g. {sorted(stale)[0]}): "
+                f"run `make fixtures`"
+            ),
+        )
     return exercise, True, ""
 
 
@@ -85,8 +102,10 @@ def mutant_problem(mutant: mutants.Mutant, summary: dict) -> str | None:
     """Why a graded mutant makes the course unsound, or None when it is caught and named."""
     recognised = summary["mistakes"].get(mutant.exercise)
     if summary["score"] >= summary["max"]:
-        return (f"mutant {mutant.id} ({mutant.exercise}) scores full marks: no check catches "
-                f"“{mutant.why}”")
+        return (
+            f"mutant {mutant.id} ({mutant.exercise}) scores full marks: no check catches "
+            f"“{mutant.why}”"
+        )
     if recognised != mutant.why:
         return f"mutant {mutant.id} loses points but is recognised as {recognised!r}"
     return None
@@ -103,8 +122,9 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
             verdict.problems.append(f"stub generation failed at level {level}: {exc}")
             continue
         if level == "standard" and (not stub.exists() or stub.read_text() != text):
-            verdict.problems.append(f"exercises/{phase.filename} is not the current standard "
-                                    f"stub: run `make stubs`")
+            verdict.problems.append(
+                f"exercises/{phase.filename} is not the current standard stub: run `make stubs`"
+            )
     checks, prints = collect(phase)
     all_mutants = mutants.load(phase)
     for exercise in phase.exercises:
@@ -119,16 +139,18 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         solution_future = pool.submit(_grade_summary, phase.number, str(solution), None)
-        stub_future = pool.submit(_grade_summary, phase.number, str(stub), None) \
-            if stub.exists() else None
+        stub_future = (
+            pool.submit(_grade_summary, phase.number, str(stub), None) if stub.exists() else None
+        )
         mutant_futures = [pool.submit(_mutant_task, phase.number, m) for m in all_mutants]
         fixture_futures = [pool.submit(_fixture_task, phase.number, e) for e in prints]
 
         ref = solution_future.result()
         log(f"  solution: {ref['score']:g} / {ref['max']:g} in {ref['seconds']:.1f} s")
         if ref["score"] != ref["max"]:
-            verdict.problems.append("the solution does not score 100%: "
-                                    + "; ".join(ref["failing"][:5]))
+            verdict.problems.append(
+                "the solution does not score 100%: " + "; ".join(ref["failing"][:5])
+            )
         verdict.problems += [f"grader error on the solution: {e}" for e in ref["internal"]]
         if stub_future is not None:
             st = stub_future.result()
@@ -137,9 +159,10 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
                 verdict.problems.append(f"the stub scores {st['score']:g}, not 0")
             unclean = set(st["kinds"]) - CLEAN_STUB_KINDS
             if unclean:
-                verdict.problems.append(f"the stub does not fail cleanly ({sorted(unclean)}): "
-                                        + "; ".join(f for f in st["failing"]
-                                                    if "not implemented" not in f)[:600])
+                verdict.problems.append(
+                    f"the stub does not fail cleanly ({sorted(unclean)}): "
+                    + "; ".join(f for f in st["failing"] if "not implemented" not in f)[:600]
+                )
         by_id = {m.id: m for m in all_mutants}
         caught = 0
         for future in mutant_futures:
@@ -149,7 +172,9 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
                 verdict.problems.append(problem)
             else:
                 caught += 1
-            verdict.problems += [f"grader error on mutant {mutant_id}: {e}" for e in res["internal"]]
+            verdict.problems += [
+                f"grader error on mutant {mutant_id}: {e}" for e in res["internal"]
+            ]
         log(f"  mutants: {caught} / {len(all_mutants)} caught and recognised")
         for future in fixture_futures:
             exercise, fresh, message = future.result()

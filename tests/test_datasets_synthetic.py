@@ -57,6 +57,11 @@ def test_decision_boundary_plot_is_written(tmp_path):
     from datasets.plots import plot_decision_boundary
 
     X, y = GENERATORS["circle"](200, seed=0)
-    path = plot_decision_boundary(lambda P: ((P**2).sum(1) <= 2 / np.pi).astype(int), X, y,
-                                  tmp_path / "boundary.png", title="circle")
+    path = plot_decision_boundary(
+        lambda P: ((P**2).sum(1) <= 2 / np.pi).astype(int),
+        X,
+        y,
+        tmp_path / "boundary.png",
+        title="circle",
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,47 +11,61 @@ from grader.forbidden import scan
 
 @pytest.fixture()
 def attention_phase(phase0):
-    return replace(phase0, forbidden_modules=("torch.optim",),
-                   forbidden_apis=("torch.nn.functional.scaled_dot_product_attention",
-                                   "torch.nn.MultiheadAttention"))
+    return replace(
+        phase0,
+        forbidden_modules=("torch.optim",),
+        forbidden_apis=(
+            "torch.nn.functional.scaled_dot_product_attention",
+            "torch.nn.MultiheadAttention",
+        ),
+    )
 
 
-@pytest.mark.parametrize("source", [
-    "import torch",
-    "import torch.nn as nn",
-    "from torch import tensor",
-    "def relu(x):\n    import torch\n    return x",
-    "import numpy as np\nt = __import__('numpy')",
-    "x = eval('1')",
-    "import importlib",
-    "from solutions.phase0_foundations import relu",
-    "import grader",
-    "import ctypes",
-    "import sys\nm = sys.modules['numpy']",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch",
+        "import torch.nn as nn",
+        "from torch import tensor",
+        "def relu(x):\n    import torch\n    return x",
+        "import numpy as np\nt = __import__('numpy')",
+        "x = eval('1')",
+        "import importlib",
+        "from solutions.phase0_foundations import relu",
+        "import grader",
+        "import ctypes",
+        "import sys\nm = sys.modules['numpy']",
+    ],
+)
 def test_numpy_phase_refuses(source, phase0):
     assert scan(source, phase0), source
 
 
-@pytest.mark.parametrize("source", [
-    "import torch.nn.functional as F\ny = F.scaled_dot_product_attention(q, k, v)",
-    "from torch.nn import functional\nfunctional.scaled_dot_product_attention(q, k, v)",
-    "import torch\nm = torch.nn.MultiheadAttention(4, 2)",
-    "from torch.nn import MultiheadAttention",
-    "import torch\nf = getattr(torch.nn.functional, 'scaled_dot_product_attention')",
-    "from torch import optim",
-    "import torch.optim as o",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch.nn.functional as F\ny = F.scaled_dot_product_attention(q, k, v)",
+        "from torch.nn import functional\nfunctional.scaled_dot_product_attention(q, k, v)",
+        "import torch\nm = torch.nn.MultiheadAttention(4, 2)",
+        "from torch.nn import MultiheadAttention",
+        "import torch\nf = getattr(torch.nn.functional, 'scaled_dot_product_attention')",
+        "from torch import optim",
+        "import torch.optim as o",
+    ],
+)
 def test_attribute_phase_refuses(source, attention_phase):
     assert scan(source, attention_phase), source
 
 
-@pytest.mark.parametrize("source", [
-    "import torch\nimport torch.nn.functional as F\ny = F.linear(x, w)",
-    "import math\nimport numpy as np\ny = np.exp(1) + math.pi",
-    "from .phase0_foundations import relu",
-    "text = 'scaled_dot_product_attention is forbidden'",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nimport torch.nn.functional as F\ny = F.linear(x, w)",
+        "import math\nimport numpy as np\ny = np.exp(1) + math.pi",
+        "from .phase0_foundations import relu",
+        "text = 'scaled_dot_product_attention is forbidden'",
+    ],
+)
 def test_allowed_code_passes(source, attention_phase):
     assert scan(source, attention_phase) == []
 

@@ -14,8 +14,11 @@ from tests.conftest import ROOT, SOLUTION0, STUB0
 
 
 def test_solution_scores_full_marks(solution_result):
-    failing = [f"{e.exercise.id}/{c.spec.name}: {c.message}" for e in solution_result.exercises
-               for c in e.failures]
+    failing = [
+        f"{e.exercise.id}/{c.spec.name}: {c.message}"
+        for e in solution_result.exercises
+        for c in e.failures
+    ]
     assert failing == []
     assert solution_result.score == solution_result.max_score == 100
 
@@ -29,19 +32,36 @@ def test_every_stub_check_fails_as_not_implemented(stub_result):
 
 def test_grading_twice_gives_identical_results(phase0, solution_result):
     again = grade(phase0, SOLUTION0)
-    assert [(e.exercise.id, e.score, [c.kind for c in e.checks]) for e in again.exercises] == \
-        [(e.exercise.id, e.score, [c.kind for c in e.checks]) for e in solution_result.exercises]
+    assert [(e.exercise.id, e.score, [c.kind for c in e.checks]) for e in again.exercises] == [
+        (e.exercise.id, e.score, [c.kind for c in e.checks]) for e in solution_result.exercises
+    ]
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_cli_writes_gradescope_results(tmp_path):
     out = tmp_path / "r.json"
-    run = _cli("grade", "--phase", "0", "--file", str(SOLUTION0), "--json", str(out),
-               "--exercise", "softmax", "--exercise", "regularization")
+    run = _cli(
+        "grade",
+        "--phase",
+        "0",
+        "--file",
+        str(SOLUTION0),
+        "--json",
+        str(out),
+        "--exercise",
+        "softmax",
+        "--exercise",
+        "regularization",
+    )
     assert run.returncode == 0, run.stderr
     results = json.loads(out.read_text())
     assert results["score"] == results["max_score"] == 12
@@ -63,11 +83,14 @@ def test_cli_on_the_stub_exits_zero_with_zero_points(tmp_path):
     assert all(t["status"] == "failed" for t in results["tests"])
 
 
-@pytest.mark.parametrize("args, message", [
-    (["grade", "--phase", "42"], "there is no phase 42"),
-    (["grade", "--phase", "0", "--exercise", "nope"], "has no exercise 'nope'"),
-    (["grade", "--phase", "0", "--file", "/no/such/file.py"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["grade", "--phase", "42"], "there is no phase 42"),
+        (["grade", "--phase", "0", "--exercise", "nope"], "has no exercise 'nope'"),
+        (["grade", "--phase", "0", "--file", "/no/such/file.py"], "does not exist"),
+    ],
+)
 def test_cli_exits_2_when_it_cannot_grade(args, message):
     run = _cli(*args)
     assert run.returncode == 2
@@ -77,9 +100,11 @@ def test_cli_exits_2_when_it_cannot_grade(args, message):
 def test_a_notebook_is_graded_like_its_code(phase0, tmp_path):
     source = SOLUTION0.read_text()
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_markdown_cell("# Phase 0"),
-                      nbformat.v4.new_code_cell("%matplotlib inline"),
-                      nbformat.v4.new_code_cell(source)]
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Phase 0"),
+        nbformat.v4.new_code_cell("%matplotlib inline"),
+        nbformat.v4.new_code_cell(source),
+    ]
     path = tmp_path / "phase0_foundations.ipynb"
     nbformat.write(notebook, path)
     result = grade(phase0, path, exercises=["softmax", "layernorm"])
@@ -94,7 +119,8 @@ def test_a_folder_submission_is_graded(phase0, tmp_path):
 
 def test_known_mistake_is_named(phase0, tmp_path):
     source = SOLUTION0.read_text().replace(
-        "e = np.exp(x - x.max(axis=axis, keepdims=True))", "e = np.exp(x)")
+        "e = np.exp(x - x.max(axis=axis, keepdims=True))", "e = np.exp(x)"
+    )
     path = tmp_path / "phase0_foundations.py"
     path.write_text(source)
     result = grade(phase0, path, exercises=["softmax"])

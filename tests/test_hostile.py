@@ -77,8 +77,11 @@ def test_hostile_submission_scores_zero_cleanly(name, phase0, tmp_path):
     assert all(c.message for c in checks), "every failure says why"
     phrase = EXPECTED[name]
     if phrase:
-        text = " ".join([result.import_error or ""] + [c.message for c in checks]
-                        + [v.describe() for e in result.exercises for v in e.violations])
+        text = " ".join(
+            [result.import_error or ""]
+            + [c.message for c in checks]
+            + [v.describe() for e in result.exercises for v in e.violations]
+        )
         assert phrase in text
     assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
     assert _worker_processes() <= before, "a worker process outlived grading"

@@ -20,9 +20,15 @@ def _roundtrip(value):
 
 
 def test_values_round_trip():
-    value = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": (1, 2.5, None, "s", True),
-             "c": [slice(1, None, 2), Ellipsis], "d": float("nan"), "e": np.float64(3.0),
-             "t": torch.arange(4, dtype=torch.float64), "bf": torch.ones(2, dtype=torch.bfloat16)}
+    value = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": (1, 2.5, None, "s", True),
+        "c": [slice(1, None, 2), Ellipsis],
+        "d": float("nan"),
+        "e": np.float64(3.0),
+        "t": torch.arange(4, dtype=torch.float64),
+        "bf": torch.ones(2, dtype=torch.bfloat16),
+    }
     back = _roundtrip(value)
     assert np.array_equal(back["a"], value["a"]) and back["a"].dtype == np.float32
     assert back["b"] == value["b"] and back["c"] == value["c"]
@@ -42,16 +48,19 @@ def test_unknown_objects_become_handles():
     assert _roundtrip(np.array([object()]))[:2] == ("handle", 7)
 
 
-@pytest.mark.parametrize("tree, buffers", [
-    ({"a": 0, "dt": "object", "sh": [1]}, [b"x" * 8]),
-    ({"a": 0, "dt": "float64", "sh": [2]}, [b"x" * 8]),
-    ({"a": 5, "dt": "float64", "sh": [1]}, []),
-    ({"a": 0, "dt": "float64", "sh": [-1]}, [b""]),
-    ({"zz": 1}, []),
-    ({"f": "1e308"}, []),
-    ({"s": [1, "a", None]}, []),
-    ({"h": 1, "p": [3]}, []),
-])
+@pytest.mark.parametrize(
+    "tree, buffers",
+    [
+        ({"a": 0, "dt": "object", "sh": [1]}, [b"x" * 8]),
+        ({"a": 0, "dt": "float64", "sh": [2]}, [b"x" * 8]),
+        ({"a": 5, "dt": "float64", "sh": [1]}, []),
+        ({"a": 0, "dt": "float64", "sh": [-1]}, [b""]),
+        ({"zz": 1}, []),
+        ({"f": "1e308"}, []),
+        ({"s": [1, "a", None]}, []),
+        ({"h": 1, "p": [3]}, []),
+    ],
+)
 def test_malformed_values_raise_protocol_error(tree, buffers):
     with pytest.raises(protocol.ProtocolError):
         protocol.decode(tree, buffers, lambda i, p, t: None)
@@ -72,13 +81,16 @@ def _pipe_with(data: bytes) -> protocol.Reader:
     return protocol.Reader(read)
 
 
-@pytest.mark.parametrize("data, error", [
-    (b"XXX", protocol.ProtocolError),
-    (protocol.MAGIC + struct.pack("<II", 1 << 30, 0), protocol.ProtocolError),
-    (protocol.MAGIC + struct.pack("<II", 3, 0) + b"{{{", protocol.ProtocolError),
-    (protocol.MAGIC + struct.pack("<II", 10, 0) + b"{}", EOFError),
-    (b"", EOFError),
-])
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"XXX", protocol.ProtocolError),
+        (protocol.MAGIC + struct.pack("<II", 1 << 30, 0), protocol.ProtocolError),
+        (protocol.MAGIC + struct.pack("<II", 3, 0) + b"{{{", protocol.ProtocolError),
+        (protocol.MAGIC + struct.pack("<II", 10, 0) + b"{}", EOFError),
+        (b"", EOFError),
+    ],
+)
 def test_garbage_on_the_wire(data, error):
     with pytest.raises(error):
         _pipe_with(data).receive(deadline=None)

@@ -12,8 +12,19 @@ from grader import registry, stubgen
 from tests.conftest import ROOT
 
 PHASES = [p for p in registry.phases().values() if (stubgen.SOLUTIONS / p.filename).exists()]
-TRIVIAL = {"", "return", "pass", ")", "]", "}", "else:", "try:", "return self",
-           "return []", "# END SOLUTION"}
+TRIVIAL = {
+    "",
+    "return",
+    "pass",
+    ")",
+    "]",
+    "}",
+    "else:",
+    "try:",
+    "return self",
+    "return []",
+    "# END SOLUTION",
+}
 
 
 @pytest.mark.parametrize("phase", PHASES, ids=lambda p: p.module)
@@ -29,8 +40,12 @@ def test_stub_is_deterministic_and_imports(phase, level, tmp_path):
         (package / other.name).write_text(other.read_text())
     (package / "__init__.py").write_text("")
     (package / phase.filename).write_text(first)
-    run = subprocess.run([sys.executable, "-c", f"import pkg.{phase.module}"], cwd=tmp_path,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, "-c", f"import pkg.{phase.module}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -46,8 +61,11 @@ def test_no_solution_line_leaks_into_the_standard_stub(phase):
     hidden = set()
     for region in stubgen.find_regions(lines):
         if "standard" in stubgen.BLANKED_AT[region.kind]:
-            hidden |= {ln.strip() for ln in lines[region.begin + 1:region.end]
-                       if not stubgen.HINT.match(ln)}
+            hidden |= {
+                ln.strip()
+                for ln in lines[region.begin + 1 : region.end]
+                if not stubgen.HINT.match(ln)
+            }
     shown = {ln.strip() for ln in stubgen.stub_for(phase).splitlines()}
     visible_elsewhere = {ln.strip() for ln in _shown_at_standard(lines)}
     leaked = sorted((hidden & shown) - visible_elsewhere - TRIVIAL)
@@ -69,8 +87,11 @@ def test_hard_stub_is_interface_only(phase):
     tree = ast.parse(stubgen.stub_for(phase, "hard"))
     for node in ast.walk(tree):
         if isinstance(node, ast.FunctionDef):
-            body = [s for s in node.body if not (isinstance(s, ast.Expr)
-                                                 and isinstance(s.value, ast.Constant))]
+            body = [
+                s
+                for s in node.body
+                if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+            ]
             assert len(body) == 1 and isinstance(body[0], ast.Raise), node.name
 
 

@@ -9,8 +9,7 @@ from grader.mutants import Mutant
 from grader.verify import _mutant_task, mutant_problem, verify_phase
 from tests.conftest import ROOT
 
-PHASES = [p for p in registry.phases().values()
-          if (ROOT / "solutions" / p.filename).exists()]
+PHASES = [p for p in registry.phases().values() if (ROOT / "solutions" / p.filename).exists()]
 
 
 @pytest.mark.parametrize("phase", PHASES, ids=lambda p: p.module)
@@ -20,11 +19,15 @@ def test_phase_is_sound(phase):
 
 
 def test_an_uncaught_mutant_is_reported(phase0):
-    harmless = Mutant("renamed_local", "softmax", "not a mistake at all",
-                      old="    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
-                          "    return e / e.sum(axis=axis, keepdims=True)",
-                      new="    ex = np.exp(x - x.max(axis=axis, keepdims=True))\n"
-                          "    return ex / ex.sum(axis=axis, keepdims=True)")
+    harmless = Mutant(
+        "renamed_local",
+        "softmax",
+        "not a mistake at all",
+        old="    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+        "    return e / e.sum(axis=axis, keepdims=True)",
+        new="    ex = np.exp(x - x.max(axis=axis, keepdims=True))\n"
+        "    return ex / ex.sum(axis=axis, keepdims=True)",
+    )
     _, summary = _mutant_task(0, harmless)
     assert summary["score"] == summary["max"]
     assert "scores full marks" in mutant_problem(harmless, summary)

@@ -56,8 +56,14 @@ class CheckSpec:
         return doc.splitlines()[0] if doc else self.title
 
 
-def check(exercise: str, category: str, *, weight: float = 1.0, full: bool = False,
-          seconds: float | None = None):
+def check(
+    exercise: str,
+    category: str,
+    *,
+    weight: float = 1.0,
+    full: bool = False,
+    seconds: float | None = None,
+):
     """Declare a graded test of `exercise`; `full=True` puts it in the slow FULL=1 tier."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown check category {category!r}")

@@ -40,9 +40,18 @@ def _directional(forward: Forward, inputs: dict, u: dict, v: np.ndarray, what: s
     return float(np.sum(v * (plus - minus)) / (2 * STEP))
 
 
-def check_gradients(forward: Forward, vjp: VJP, inputs: dict[str, np.ndarray], *, what: str,
-                    mode: str = "fast", passes: int = 3, seed: int = 0,
-                    tolerance: float = TOLERANCE, hint: str | None = None) -> None:
+def check_gradients(
+    forward: Forward,
+    vjp: VJP,
+    inputs: dict[str, np.ndarray],
+    *,
+    what: str,
+    mode: str = "fast",
+    passes: int = 3,
+    seed: int = 0,
+    tolerance: float = TOLERANCE,
+    hint: str | None = None,
+) -> None:
     """Fail unless the analytic VJP agrees with central differences of `forward`."""
     rng = np.random.default_rng(seed)
     inputs = {k: np.asarray(x, dtype=np.float64) for k, x in inputs.items()}
@@ -54,9 +63,12 @@ def check_gradients(forward: Forward, vjp: VJP, inputs: dict[str, np.ndarray], *
     for key, x in inputs.items():
         g = as_array(grads.get(key), f"{what}: the gradient with respect to {key}")
         if g.shape != x.shape:
-            raise CheckFailed(f"{what}: the gradient with respect to {key} has shape {g.shape}, "
-                              f"but {key} has shape {x.shape} (a gradient has its input's shape: "
-                              f"sum over broadcast or batch axes).", hint)
+            raise CheckFailed(
+                f"{what}: the gradient with respect to {key} has shape {g.shape}, "
+                f"but {key} has shape {x.shape} (a gradient has its input's shape: "
+                f"sum over broadcast or batch axes).",
+                hint,
+            )
         grads[key] = g.astype(np.float64)
     if mode == "full":
         _full_jacobian(forward, grads, inputs, v, what, tolerance, hint)
@@ -70,11 +82,20 @@ def check_gradients(forward: Forward, vjp: VJP, inputs: dict[str, np.ndarray], *
             raise CheckFailed(
                 f"{what}: your backward pass disagrees with finite differences of your forward "
                 f"pass (random direction vᵀJu: numeric {numeric:.8g}, analytic {analytic:.8g}, "
-                f"relative error {error:.2g} > {tolerance:g}).", hint)
+                f"relative error {error:.2g} > {tolerance:g}).",
+                hint,
+            )
 
 
-def _full_jacobian(forward: Forward, grads: dict, inputs: dict, v: np.ndarray, what: str,
-                   tolerance: float, hint: str | None) -> None:
+def _full_jacobian(
+    forward: Forward,
+    grads: dict,
+    inputs: dict,
+    v: np.ndarray,
+    what: str,
+    tolerance: float,
+    hint: str | None,
+) -> None:
     worst = (0.0, "", (), 0.0, 0.0)
     for key, x in inputs.items():
         for index in np.ndindex(x.shape):
@@ -92,17 +113,22 @@ def _full_jacobian(forward: Forward, grads: dict, inputs: dict, v: np.ndarray, w
         raise CheckFailed(
             f"{what}: the gradient with respect to {key} is wrong; worst element {key}{list(index)}"
             f": finite differences give {numeric:.8g}, your backward gives {analytic:.8g} "
-            f"(relative error {error:.2g} > {tolerance:g}).", hint)
+            f"(relative error {error:.2g} > {tolerance:g}).",
+            hint,
+        )
 
 
 def function_pair(forward_fn, backward_fn, name: str = "x") -> tuple[Forward, VJP]:
     """Adapt `f(x)` and `f_backward(x, dout) -> dx` to the (forward, vjp) form above."""
-    return (lambda inputs: forward_fn(inputs[name]),
-            lambda inputs, v: {name: backward_fn(inputs[name], v)})
+    return (
+        lambda inputs: forward_fn(inputs[name]),
+        lambda inputs, v: {name: backward_fn(inputs[name], v)},
+    )
 
 
-def loss_and_grad_pair(fn, argument: str, other: dict, count: int = 2,
-                       grad_index: int = 1) -> tuple[Forward, VJP]:
+def loss_and_grad_pair(
+    fn, argument: str, other: dict, count: int = 2, grad_index: int = 1
+) -> tuple[Forward, VJP]:
     """Adapt `fn(**args) -> (loss, d loss/d argument, …)` (a scalar loss with its gradient)."""
 
     def forward(inputs):

@@ -21,8 +21,7 @@ def as_array(value: Any, what: str) -> np.ndarray:
         array = np.asarray(value)
         if array.dtype.kind in "biufc":
             return array
-    raise CheckFailed(f"{what} should be a numeric array, but your code returned "
-                      f"{_kind(value)}.")
+    raise CheckFailed(f"{what} should be a numeric array, but your code returned {_kind(value)}.")
 
 
 def _kind(value: Any) -> str:
@@ -45,9 +44,16 @@ def summarize(array: np.ndarray, limit: int = 6) -> str:
     return text[:-1] + ", …]" if flat.size > limit else text
 
 
-def assert_close(got: Any, expected: Any, what: str, *, rtol: float | None = None,
-                 atol: float | None = None, hint: str | None = None,
-                 check_dtype: bool = True) -> None:
+def assert_close(
+    got: Any,
+    expected: Any,
+    what: str,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    hint: str | None = None,
+    check_dtype: bool = True,
+) -> None:
     """Fail unless `got` matches `expected` in type, shape, dtype and value (NaN never passes).
 
     The message gives the shapes, the max absolute and relative errors, the index of the worst
@@ -55,36 +61,49 @@ def assert_close(got: Any, expected: Any, what: str, *, rtol: float | None = Non
     """
     expected = np.asarray(expected)
     got = as_array(got, what)
-    if expected.dtype.kind == "f" and rtol is None:
-        tol = F32 if expected.dtype == np.float32 else F64
-        rtol, atol = tol["rtol"], tol["atol"] if atol is None else atol
-    rtol = 0.0 if rtol is None else rtol
-    atol = 0.0 if atol is None else atol
+    default = (
+        (F32 if expected.dtype == np.float32 else F64)
+        if expected.dtype.kind == "f"
+        else {"rtol": 0.0, "atol": 0.0}
+    )
+    rtol = default["rtol"] if rtol is None else rtol
+    atol = default["atol"] if atol is None else atol
     if got.shape != expected.shape:
-        raise CheckFailed(f"{what} has shape {got.shape}, expected {expected.shape}.",
-                          hint or "Check which axis you reduce over and whether you kept dims.")
+        raise CheckFailed(
+            f"{what} has shape {got.shape}, expected {expected.shape}.",
+            hint or "Check which axis you reduce over and whether you kept dims.",
+        )
     if check_dtype and expected.dtype.kind == "f" and got.dtype != expected.dtype:
-        raise CheckFailed(f"{what} has dtype {got.dtype}, expected {expected.dtype}: keep the "
-                          f"input's precision (do not cast to another float type).", hint)
+        raise CheckFailed(
+            f"{what} has dtype {got.dtype}, expected {expected.dtype}: keep the "
+            f"input's precision (do not cast to another float type).",
+            hint,
+        )
     if got.dtype.kind not in "fc" and expected.dtype.kind not in "fc":
         if not np.array_equal(got, expected):
             bad = np.argwhere(got != expected)
             where = tuple(int(i) for i in bad[0]) if got.ndim else ()
-            raise CheckFailed(f"{what} differs at {len(bad)} of {got.size} positions; first at "
-                              f"index {where}: got {got[where]!r}, expected {expected[where]!r}.",
-                              hint)
+            raise CheckFailed(
+                f"{what} differs at {len(bad)} of {got.size} positions; first at "
+                f"index {where}: got {got[where]!r}, expected {expected[where]!r}.",
+                hint,
+            )
         return
-    got64, exp64 = got.astype(np.complex128 if got.dtype.kind == "c" else np.float64), \
-        expected.astype(np.float64 if expected.dtype.kind != "c" else np.complex128)
+    wide = np.complex128 if "c" in (got.dtype.kind, expected.dtype.kind) else np.float64
+    got64, exp64 = got.astype(wide), expected.astype(wide)
     finite_expected = np.isfinite(exp64)
     bad_nonfinite = ~np.isfinite(got64) & finite_expected
     if bad_nonfinite.any():
         index = tuple(int(i) for i in np.argwhere(bad_nonfinite)[0])
-        raise CheckFailed(f"{what} contains {int(bad_nonfinite.sum())} non-finite value(s) "
-                          f"(nan/inf) where the answer is finite, first at index {index}: "
-                          f"got {got64[index]!r}, expected {exp64[index]!r}.",
-                          hint or "Look for overflow in exp or a division by zero.")
-    mismatched_special = ~finite_expected & ~((got64 == exp64) | (np.isnan(got64) & np.isnan(exp64)))
+        raise CheckFailed(
+            f"{what} contains {int(bad_nonfinite.sum())} non-finite value(s) "
+            f"(nan/inf) where the answer is finite, first at index {index}: "
+            f"got {got64[index]!r}, expected {exp64[index]!r}.",
+            hint or "Look for overflow in exp or a division by zero.",
+        )
+    mismatched_special = ~finite_expected & ~(
+        (got64 == exp64) | (np.isnan(got64) & np.isnan(exp64))
+    )
     error = np.where(finite_expected, np.abs(got64 - exp64), 0.0)
     limit = atol + rtol * np.abs(np.where(finite_expected, exp64, 0.0))
     failing = (error > limit) | mismatched_special
@@ -97,7 +116,9 @@ def assert_close(got: Any, expected: Any, what: str, *, rtol: float | None = Non
             f"{error.max():.3g}, max rel error {np.max(np.where(failing, relative, 0)):.3g} "
             f"(allowed rtol {rtol:g}, atol {atol:g}); worst at index {index}: got "
             f"{got64[index]!r}, expected {exp64[index]!r}.\n    got:      {summarize(got64)}\n"
-            f"    expected: {summarize(exp64)}", hint)
+            f"    expected: {summarize(exp64)}",
+            hint,
+        )
 
 
 def assert_scalar(got: Any, what: str) -> float:
@@ -111,6 +132,7 @@ def assert_scalar(got: Any, what: str) -> float:
 def unpack(value: Any, count: int, what: str) -> tuple:
     """Split a returned tuple, failing with a message if it has the wrong arity."""
     if not isinstance(value, (tuple, list)) or len(value) != count:
-        raise CheckFailed(f"{what} should return a tuple of {count} values, but returned "
-                          f"{_kind(value)}.")
+        raise CheckFailed(
+            f"{what} should return a tuple of {count} values, but returned {_kind(value)}."
+        )
     return tuple(value)

@@ -20,8 +20,12 @@ from grader.checks.oracle import summarize
 from grader.session import StudentError
 
 SETTINGS = dict(
-    derandomize=True, database=None, deadline=None, print_blob=False,
-    suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate, Phase.shrink],
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate, Phase.shrink],
     report_multiple_bugs=False,
 )
 
@@ -50,8 +54,9 @@ def property_holds(body: Callable[..., None], *strategies, examples: int = 25) -
 
 
 def shapes(min_dims: int = 1, max_dims: int = 2, min_side: int = 1, max_side: int = 5):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side)
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
 
 
 def floats(low: float = -10.0, high: float = 10.0, avoid_zero: float = 0.0):
@@ -62,7 +67,9 @@ def floats(low: float = -10.0, high: float = 10.0, avoid_zero: float = 0.0):
     return values
 
 
-def arrays(shape=None, low: float = -10.0, high: float = 10.0, avoid_zero: float = 0.0,
-           dtype=np.float64):
-    return hnp.arrays(dtype, shape if shape is not None else shapes(),
-                      elements=floats(low, high, avoid_zero))
+def arrays(
+    shape=None, low: float = -10.0, high: float = 10.0, avoid_zero: float = 0.0, dtype=np.float64
+):
+    return hnp.arrays(
+        dtype, shape if shape is not None else shapes(), elements=floats(low, high, avoid_zero)
+    )

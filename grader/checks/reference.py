@@ -23,5 +23,7 @@ def vjp(fn: Callable[..., torch.Tensor], arrays: list, v, **kwargs) -> list[np.n
     inputs = [tensor(a, requires_grad=True) for a in arrays]
     out = fn(*inputs, **kwargs)
     grads = torch.autograd.grad(out, inputs, grad_outputs=tensor(v), allow_unused=True)
-    return [np.zeros_like(np.asarray(a, dtype=np.float64)) if g is None else g.numpy()
-            for a, g in zip(arrays, grads, strict=True)]
+    return [
+        np.zeros_like(np.asarray(a, dtype=np.float64)) if g is None else g.numpy()
+        for a, g in zip(arrays, grads, strict=True)
+    ]

@@ -17,9 +17,11 @@ def assert_finite(value: Any, what: str, hint: str | None = None) -> np.ndarray:
     bad = ~np.isfinite(array)
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise CheckFailed(f"{what} contains {int(bad.sum())} nan/inf value(s), first at index "
-                          f"{index} ({array[index]!r}).",
-                          hint or "Subtract the maximum before exp, or use a two-branch form.")
+        raise CheckFailed(
+            f"{what} contains {int(bad.sum())} nan/inf value(s), first at index "
+            f"{index} ({array[index]!r}).",
+            hint or "Subtract the maximum before exp, or use a two-branch form.",
+        )
     return array
 
 
@@ -27,5 +29,7 @@ def assert_quiet(module_ref, what: str, hint: str | None = None) -> None:
     """Fail if the last call into the worker raised NumPy warnings (overflow, divide by zero)."""
     warned = module_ref._session.warnings
     if warned:
-        raise CheckFailed(f"{what} raised a warning: {warned[0]!r}.",
-                          hint or "An intermediate overflowed even if the result looks right.")
+        raise CheckFailed(
+            f"{what} raised a warning: {warned[0]!r}.",
+            hint or "An intermediate overflowed even if the result looks right.",
+        )

@@ -22,7 +22,9 @@ class ForbiddenAPIError(RuntimeError):
 def _student_line() -> str:
     for frame in reversed(traceback.extract_stack()):
         if "/_gradschool_" not in frame.filename and "/submission/" in frame.filename:
-            return f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}: {(frame.line or '').strip()}"
+            return (
+                f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}: {(frame.line or '').strip()}"
+            )
     return "(line unknown)"
 
 
@@ -56,7 +58,9 @@ def install(modules: list[str], attributes: list[str], preload: list[str]) -> No
         owner_name, attr = dotted.rsplit(".", 1)
         owner = sys.modules.get(owner_name)
         if owner is None and owner_name.rsplit(".", 1)[0] in sys.modules:
-            owner = getattr(sys.modules[owner_name.rsplit(".", 1)[0]], owner_name.rsplit(".", 1)[1], None)
+            owner = getattr(
+                sys.modules[owner_name.rsplit(".", 1)[0]], owner_name.rsplit(".", 1)[1], None
+            )
         # Only callables are replaced: a forbidden namespace (a module such as torch._VF, or
         # torch.ops) is used by the library's own code (Tensor.split calls torch._VF.split), so
         # the static scan alone covers it; list its dangerous functions one by one as well.

@@ -22,13 +22,38 @@ from . import guard, protocol
 OPERATORS = {
     name: getattr(operator, name)
     for name in (
-        "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "neg", "pos", "abs",
-        "lt", "le", "gt", "ge", "eq", "ne", "getitem", "setitem", "contains", "invert",
+        "add",
+        "sub",
+        "mul",
+        "truediv",
+        "floordiv",
+        "mod",
+        "pow",
+        "matmul",
+        "neg",
+        "pos",
+        "abs",
+        "lt",
+        "le",
+        "gt",
+        "ge",
+        "eq",
+        "ne",
+        "getitem",
+        "setitem",
+        "contains",
+        "invert",
     )
 }
-OPERATORS.update(len=len, float=float, int=int, type_name=lambda obj: type(obj).__name__,
-                 hasattr=hasattr, list=list, isinstance_of=lambda obj, name: any(
-                     cls.__name__ == name for cls in type(obj).__mro__))
+OPERATORS.update(
+    len=len,
+    float=float,
+    int=int,
+    type_name=lambda obj: type(obj).__name__,
+    hasattr=hasattr,
+    list=list,
+    isinstance_of=lambda obj, name: any(cls.__name__ == name for cls in type(obj).__mro__),
+)
 
 
 class Worker:
@@ -140,7 +165,9 @@ def scrub_import_path(root: str) -> None:
     """
     sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
     sys.path_hooks[:] = [h for h in sys.path_hooks if "editable" not in repr(h).lower()]
-    sys.path[:] = [root] + [p for p in sys.path if p and ("site-packages" in p or "/lib/python" in p)]
+    sys.path[:] = [root] + [
+        p for p in sys.path if p and ("site-packages" in p or "/lib/python" in p)
+    ]
     sys.path_importer_cache.clear()
 
 

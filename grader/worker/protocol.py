@@ -26,8 +26,20 @@ MAX_BUFFERS = 100_000
 
 # dtype names that may cross; anything else (object, void, strings) stays in the worker as a handle
 NUMPY_DTYPES = {
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-    "float16", "float32", "float64", "complex64", "complex128",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float16",
+    "float32",
+    "float64",
+    "complex64",
+    "complex128",
 }
 TORCH_ONLY_DTYPES = {"bfloat16"}
 
@@ -79,7 +91,9 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
         if t is dict and all(type(k) is str for k in v):
             return {"d": {k: walk(x, depth + 1) for k, x in v.items()}}
         if t is slice:
-            return {"s": [walk(v.start, depth + 1), walk(v.stop, depth + 1), walk(v.step, depth + 1)]}
+            return {
+                "s": [walk(v.start, depth + 1), walk(v.stop, depth + 1), walk(v.step, depth + 1)]
+            }
         if v is Ellipsis:
             return {"e": 1}
         if isinstance(v, Handle):
@@ -199,7 +213,7 @@ def send(fd: int, header: Any, buffers: list[bytes | memoryview]) -> None:
         parts.append(buf)
     view = memoryview(b"".join(parts))
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 class Reader:

@@ -17,14 +17,20 @@ from grader.checks.stability import EXTREME, assert_finite, assert_quiet
 # name → (torch reference, keyword arguments, hint for a wrong derivative)
 ACTIVATIONS = {
     "relu": (torch.relu, {}, "ReLU'(x) is 1 for x > 0 and 0 for x ≤ 0 (0 at exactly 0)."),
-    "leaky_relu": (lambda x, negative_slope=0.01: F.leaky_relu(x, negative_slope),
-                   {"negative_slope": 0.2}, "The slope is 1 for x > 0, negative_slope for x ≤ 0."),
+    "leaky_relu": (
+        lambda x, negative_slope=0.01: F.leaky_relu(x, negative_slope),
+        {"negative_slope": 0.2},
+        "The slope is 1 for x > 0, negative_slope for x ≤ 0.",
+    ),
     "sigmoid": (torch.sigmoid, {}, "σ'(x) = σ(x)(1 − σ(x)): evaluate σ at x, not at dout."),
     "tanh": (torch.tanh, {}, "tanh'(x) = 1 − tanh(x)², with tanh evaluated at x."),
     "silu": (F.silu, {}, "d/dx[x·σ(x)] = σ(x) + x·σ(x)(1 − σ(x)): product rule, two terms."),
-    "gelu_tanh": (lambda x: F.gelu(x, approximate="tanh"), {},
-                  "Differentiate 0.5x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³): product rule "
-                  "and chain rule through u."),
+    "gelu_tanh": (
+        lambda x: F.gelu(x, approximate="tanh"),
+        {},
+        "Differentiate 0.5x(1 + tanh(u)), u = √(2/π)(x + 0.044715x³): product rule "
+        "and chain rule through u.",
+    ),
 }
 # includes exact zeros (the kink of ReLU / LeakyReLU) and values either side of them
 FIXED = np.array([-7.5, -2.0, -1.0, -0.5, -1e-3, 0.0, 1e-3, 0.5, 1.0, 2.0, 7.5])
@@ -37,8 +43,9 @@ def _declare(name: str, reference, kwargs: dict, hint: str) -> None:
 
     def forward_matches_torch(m):
         def prop(x):
-            assert_close(getattr(m, name)(x, **kwargs), value(reference, x, **kwargs),
-                         f"{label}(x)")
+            assert_close(
+                getattr(m, name)(x, **kwargs), value(reference, x, **kwargs), f"{label}(x)"
+            )
 
         prop(FIXED)
         property_holds(prop, arrays(), examples=10)
@@ -47,8 +54,9 @@ def _declare(name: str, reference, kwargs: dict, hint: str) -> None:
         def prop(x):
             dout = np.cos(3 * x) + 0.5  # any upstream gradient: not all ones
             (expected,) = vjp(reference, [x], dout, **kwargs)
-            assert_close(getattr(m, backward)(x, dout, **kwargs), expected,
-                         f"{backward}(x, dout)", hint=hint)
+            assert_close(
+                getattr(m, backward)(x, dout, **kwargs), expected, f"{backward}(x, dout)", hint=hint
+            )
 
         prop(FIXED)
         property_holds(prop, arrays(), examples=10)
@@ -56,38 +64,62 @@ def _declare(name: str, reference, kwargs: dict, hint: str) -> None:
     def backward_agrees_with_finite_differences(m):
         x = np.random.default_rng(1).uniform(-3, 3, (4, 5))
         x[np.abs(x) < 0.05] = 0.3  # stay away from the kink of (leaky) ReLU
-        forward, vjp_ = function_pair(lambda x: getattr(m, name)(x, **kwargs),
-                                      lambda x, d: getattr(m, backward)(x, d, **kwargs))
+        forward, vjp_ = function_pair(
+            lambda x: getattr(m, name)(x, **kwargs),
+            lambda x, d: getattr(m, backward)(x, d, **kwargs),
+        )
         check_gradients(forward, vjp_, {"x": x}, what=backward, mode="full", hint=hint)
 
     def is_stable_at_extremes(m):
         y = assert_finite(getattr(m, name)(EXTREMES, **kwargs), f"{label} at |x| up to 1e4")
-        assert_quiet(m, f"{label} at |x| up to 1e4",
-                     "np.exp of a large argument overflows; rewrite so every exp sees a "
-                     "non-positive argument.")
+        assert_quiet(
+            m,
+            f"{label} at |x| up to 1e4",
+            "np.exp of a large argument overflows; rewrite so every exp sees a "
+            "non-positive argument.",
+        )
         assert_close(y, value(reference, EXTREMES, **kwargs), f"{label} at |x| up to 1e4")
-        g = assert_finite(getattr(m, backward)(EXTREMES, np.ones_like(EXTREMES), **kwargs),
-                          f"{backward} at |x| up to 1e4")
+        g = assert_finite(
+            getattr(m, backward)(EXTREMES, np.ones_like(EXTREMES), **kwargs),
+            f"{backward} at |x| up to 1e4",
+        )
         assert_quiet(m, f"{backward} at |x| up to 1e4")
-        assert_close(g, vjp(reference, [EXTREMES], np.ones_like(EXTREMES), **kwargs)[0],
-                     f"{backward} at |x| up to 1e4", hint=hint)
+        assert_close(
+            g,
+            vjp(reference, [EXTREMES], np.ones_like(EXTREMES), **kwargs)[0],
+            f"{backward} at |x| up to 1e4",
+            hint=hint,
+        )
 
     def keeps_float32(m):
         x = FIXED.astype(np.float32)
-        assert_close(getattr(m, name)(x, **kwargs), value(reference, x, **kwargs)
-                     .astype(np.float32), f"{label} on float32 input")
+        assert_close(
+            getattr(m, name)(x, **kwargs),
+            value(reference, x, **kwargs).astype(np.float32),
+            f"{label} on float32 input",
+        )
 
     tests = {
-        f"{name}_matches_torch": (forward_matches_torch, "oracle",
-                                  f"{label} equals torch's on random and fixed inputs."),
-        f"{backward}_matches_torch_autograd": (backward_matches_torch, "oracle",
-                                               f"{backward} equals torch autograd's VJP."),
+        f"{name}_matches_torch": (
+            forward_matches_torch,
+            "oracle",
+            f"{label} equals torch's on random and fixed inputs.",
+        ),
+        f"{backward}_matches_torch_autograd": (
+            backward_matches_torch,
+            "oracle",
+            f"{backward} equals torch autograd's VJP.",
+        ),
         f"{backward}_agrees_with_finite_differences": (
-            backward_agrees_with_finite_differences, "gradient",
-            f"{backward} agrees with central differences of your {name}."),
-        f"{name}_is_stable_at_1e4": (is_stable_at_extremes, "stability",
-                                     f"{label} and its backward are finite, warning-free and "
-                                     f"correct at |x| up to 1e4."),
+            backward_agrees_with_finite_differences,
+            "gradient",
+            f"{backward} agrees with central differences of your {name}.",
+        ),
+        f"{name}_is_stable_at_1e4": (
+            is_stable_at_extremes,
+            "stability",
+            f"{label} and its backward are finite, warning-free and correct at |x| up to 1e4.",
+        ),
         f"{name}_keeps_float32": (keeps_float32, "oracle", f"{label} keeps float32 as float32."),
     }
     for test_name, (function, category, doc) in tests.items():

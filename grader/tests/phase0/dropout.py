@@ -25,15 +25,23 @@ def dropout_keeps_the_expected_fraction_and_rescales(m):
         kept = y != 0
         if y.shape != x.shape:
             raise CheckFailed(f"Dropout output has shape {y.shape}, expected {x.shape}.")
-        assert_close(y[kept], x[kept] / (1 - p), f"surviving outputs for p={p}",
-                     hint="Inverted dropout scales survivors by 1/(1 − p) during training.")
+        assert_close(
+            y[kept],
+            x[kept] / (1 - p),
+            f"surviving outputs for p={p}",
+            hint="Inverted dropout scales survivors by 1/(1 − p) during training.",
+        )
         fraction = kept.mean()
         if abs(fraction - (1 - p)) > 0.005:
-            raise CheckFailed(f"with p={p}, {fraction:.3f} of the units survived; expected "
-                              f"{1 - p:.3f}.", "p is the probability of DROPPING a unit.")
+            raise CheckFailed(
+                f"with p={p}, {fraction:.3f} of the units survived; expected {1 - p:.3f}.",
+                "p is the probability of DROPPING a unit.",
+            )
         if abs(y.mean() - x.mean()) > 0.02 * x.mean():
-            raise CheckFailed(f"with p={p}, the output mean is {y.mean():.4f} but the input "
-                              f"mean is {x.mean():.4f}: inverted dropout preserves E[x].")
+            raise CheckFailed(
+                f"with p={p}, the output mean is {y.mean():.4f} but the input "
+                f"mean is {x.mean():.4f}: inverted dropout preserves E[x]."
+            )
 
 
 @check("dropout", "invariant")
@@ -42,8 +50,12 @@ def dropout_is_the_identity_in_eval(m):
     x = np.random.default_rng(1).normal(size=(50, 7))
     layer = m.Dropout(0.5, rng=0)
     layer.eval()
-    assert_close(layer.forward(x), x, "Dropout.forward in eval mode",
-                 hint="In eval mode dropout does nothing: no mask, no scaling.")
+    assert_close(
+        layer.forward(x),
+        x,
+        "Dropout.forward in eval mode",
+        hint="In eval mode dropout does nothing: no mask, no scaling.",
+    )
     assert_close(layer.backward(x), x, "Dropout.backward in eval mode")
 
 
@@ -53,8 +65,12 @@ def dropout_backward_uses_the_forward_mask(m):
     x = np.ones((300, 40))
     layer, y = _train_forward(m, 0.3, x, seed=4)
     dout = np.random.default_rng(2).normal(size=x.shape)
-    assert_close(layer.backward(dout), dout * y, "Dropout.backward(dout)",
-                 hint="With x = 1 the forward output is exactly mask/(1 − p): reuse it.")
+    assert_close(
+        layer.backward(dout),
+        dout * y,
+        "Dropout.backward(dout)",
+        hint="With x = 1 the forward output is exactly mask/(1 − p): reuse it.",
+    )
 
 
 @check("dropout", "stability")
@@ -64,8 +80,11 @@ def dropout_edge_probabilities(m):
     _, y0 = _train_forward(m, 0.0, x)
     assert_close(y0, x, "Dropout(0).forward(x)")
     _, y1 = _train_forward(m, 1.0, x)
-    assert_finite(y1, "Dropout(1).forward(x)", "p = 1 keeps nothing: return zeros, do not "
-                  "divide by 1 − p = 0.")
+    assert_finite(
+        y1,
+        "Dropout(1).forward(x)",
+        "p = 1 keeps nothing: return zeros, do not divide by 1 − p = 0.",
+    )
     assert_quiet(m, "Dropout(1).forward(x)")
     assert_close(y1, np.zeros_like(x), "Dropout(1).forward(x)")
 

@@ -33,13 +33,17 @@ def _sample(m, kind, shape, **kwargs):
 
 def _assert_statistics(w, kind, label, std, bound=None):
     if abs(w.std() - std) > 0.02 * std or abs(w.mean()) > 0.05 * std:
-        raise CheckFailed(f"{label}: sample std {w.std():.5g} (mean {w.mean():.3g}), expected "
-                          f"std {std:.5g} and mean 0.",
-                          "Xavier: std = gain·√(2/(fan_in + fan_out)); He: std = √2/√fan. "
-                          "A uniform U(−a, a) has std a/√3.")
+        raise CheckFailed(
+            f"{label}: sample std {w.std():.5g} (mean {w.mean():.3g}), expected "
+            f"std {std:.5g} and mean 0.",
+            "Xavier: std = gain·√(2/(fan_in + fan_out)); He: std = √2/√fan. "
+            "A uniform U(−a, a) has std a/√3.",
+        )
     if bound is not None and (np.abs(w).max() > bound or np.abs(w).max() < 0.98 * bound):
-        raise CheckFailed(f"{label}: uniform samples should fill (−{bound:.5g}, {bound:.5g}); "
-                          f"max |w| is {np.abs(w).max():.5g}.")
+        raise CheckFailed(
+            f"{label}: uniform samples should fill (−{bound:.5g}, {bound:.5g}); "
+            f"max |w| is {np.abs(w).max():.5g}."
+        )
 
 
 @check("init", "oracle")
@@ -50,8 +54,10 @@ def compute_fans_matches_torch(m):
         receptive = math.prod(shape[2:])
         expected = (shape[1] * receptive, shape[0] * receptive)
         if got != expected:
-            raise CheckFailed(f"compute_fans({shape}) = {got}, expected (fan_in, fan_out) = "
-                              f"{expected}.", "A weight is (out, in, *kernel): fan_in uses shape[1].")
+            raise CheckFailed(
+                f"compute_fans({shape}) = {got}, expected (fan_in, fan_out) = {expected}.",
+                "A weight is (out, in, *kernel): fan_in uses shape[1].",
+            )
 
 
 @check("init", "invariant")
@@ -59,10 +65,19 @@ def xavier_samples_have_the_right_spread(m):
     """xavier_uniform/normal samples have std gain·√(2/(fan_in+fan_out)) (uniform: bounded)."""
     for gain in (1.0, 2.0):
         std, bound = _expected("xavier", SHAPE, gain=gain)
-        _assert_statistics(_sample(m, "xavier_uniform", SHAPE, gain=gain), "xavier_uniform",
-                           f"xavier_uniform({SHAPE}, gain={gain})", std, bound)
-        _assert_statistics(_sample(m, "xavier_normal", SHAPE, gain=gain), "xavier_normal",
-                           f"xavier_normal({SHAPE}, gain={gain})", std)
+        _assert_statistics(
+            _sample(m, "xavier_uniform", SHAPE, gain=gain),
+            "xavier_uniform",
+            f"xavier_uniform({SHAPE}, gain={gain})",
+            std,
+            bound,
+        )
+        _assert_statistics(
+            _sample(m, "xavier_normal", SHAPE, gain=gain),
+            "xavier_normal",
+            f"xavier_normal({SHAPE}, gain={gain})",
+            std,
+        )
 
 
 @check("init", "invariant")
@@ -71,10 +86,19 @@ def he_samples_have_the_right_spread(m):
     for shape in (SHAPE, CONV):
         for mode in ("fan_in", "fan_out"):
             std, bound = _expected("he", shape, mode)
-            _assert_statistics(_sample(m, "he_uniform", shape, mode=mode), "he_uniform",
-                               f"he_uniform({shape}, mode={mode!r})", std, bound)
-            _assert_statistics(_sample(m, "he_normal", shape, mode=mode), "he_normal",
-                               f"he_normal({shape}, mode={mode!r})", std)
+            _assert_statistics(
+                _sample(m, "he_uniform", shape, mode=mode),
+                "he_uniform",
+                f"he_uniform({shape}, mode={mode!r})",
+                std,
+                bound,
+            )
+            _assert_statistics(
+                _sample(m, "he_normal", shape, mode=mode),
+                "he_normal",
+                f"he_normal({shape}, mode={mode!r})",
+                std,
+            )
 
 
 @fingerprint("init")
@@ -82,7 +106,7 @@ def init_ratios(m):
     """Sample statistics over expected values, rounded so any correct rng use matches."""
     out = {"fans": np.array(m.compute_fans(CONV)), "fans_linear": np.array(m.compute_fans((3, 5)))}
     for kind in ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal"):
-        for mode in (("fan_in", "fan_out") if kind.startswith("he") else ("-",)):
+        for mode in ("fan_in", "fan_out") if kind.startswith("he") else ("-",):
             kwargs = {"mode": mode} if mode != "-" else {}
             w = np.asarray(getattr(m, kind)(SHAPE, rng=0, **kwargs))
             std, _ = _expected(kind, SHAPE, mode if mode != "-" else "fan_in")

@@ -26,8 +26,12 @@ def _torch_linear(W, b, x, dout):
 
 def _case(seed, n=5, fan_in=4, fan_out=3):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(fan_out, fan_in)), rng.normal(size=fan_out),
-            rng.normal(size=(n, fan_in)), rng.normal(size=(n, fan_out)))
+    return (
+        rng.normal(size=(fan_out, fan_in)),
+        rng.normal(size=fan_out),
+        rng.normal(size=(n, fan_in)),
+        rng.normal(size=(n, fan_out)),
+    )
 
 
 def _layer_with(m, W, b):
@@ -42,15 +46,20 @@ def initialisation_matches_torch_layout(m):
     layer = m.Linear(400, 300, rng=0)
     W, b = as_array(fetch(layer.weight), "weight"), as_array(fetch(layer.bias), "bias")
     if W.shape != (300, 400) or b.shape != (300,):
-        raise CheckFailed(f"Linear(400, 300) should have weight (300, 400) and bias (300,), "
-                          f"got {W.shape} and {b.shape}: torch stores weight as (out, in).")
+        raise CheckFailed(
+            f"Linear(400, 300) should have weight (300, 400) and bias (300,), "
+            f"got {W.shape} and {b.shape}: torch stores weight as (out, in)."
+        )
     bound = 1 / np.sqrt(400)
     if np.abs(W).max() > bound or np.abs(W).max() < 0.99 * bound:
-        raise CheckFailed(f"weights should fill U(−1/√in, 1/√in) = ±{bound:.4g}; "
-                          f"max |w| is {np.abs(W).max():.4g}.")
+        raise CheckFailed(
+            f"weights should fill U(−1/√in, 1/√in) = ±{bound:.4g}; "
+            f"max |w| is {np.abs(W).max():.4g}."
+        )
     if abs(W.std() - bound / np.sqrt(3)) > 0.02 * bound:
-        raise CheckFailed(f"the weights' std is {W.std():.4g}; U(−a, a) has std a/√3 = "
-                          f"{bound / np.sqrt(3):.4g}.")
+        raise CheckFailed(
+            f"the weights' std is {W.std():.4g}; U(−a, a) has std a/√3 = {bound / np.sqrt(3):.4g}."
+        )
     for name in ("grad_weight", "grad_bias"):
         g = as_array(fetch(getattr(layer, name)), name)
         if not np.all(g == 0) or g.shape != (W.shape if name == "grad_weight" else b.shape):
@@ -85,8 +94,14 @@ def backward_agrees_with_finite_differences(m):
         dx = layer.backward(v)
         return {"x": dx, "W": fetch(layer.grad_weight), "b": fetch(layer.grad_bias)}
 
-    check_gradients(forward, vjp, {"x": x, "W": W, "b": b}, what="Linear.backward",
-                    mode="full", hint=BACKWARD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"x": x, "W": W, "b": b},
+        what="Linear.backward",
+        mode="full",
+        hint=BACKWARD_HINT,
+    )
 
 
 @check("linear_layer", "invariant")
@@ -98,8 +113,12 @@ def backward_overwrites_gradients(m):
     layer.backward(dout)
     layer.backward(dout)
     _, _, dW, db = _torch_linear(W, b, x, dout)
-    assert_close(fetch(layer.grad_weight), dW, "grad_weight after two backward calls",
-                 hint="This course's layers overwrite their gradients: assign, do not add.")
+    assert_close(
+        fetch(layer.grad_weight),
+        dW,
+        "grad_weight after two backward calls",
+        hint="This course's layers overwrite their gradients: assign, do not add.",
+    )
     assert_close(fetch(layer.grad_bias), db, "grad_bias after two backward calls")
 
 
@@ -112,8 +131,10 @@ def grads_arrays_hold_the_latest_gradients(m):
     _, _, dW, db = _torch_linear(W, b, x, dout)
     if not isinstance(held, list) or len(held) != 2:
         raise CheckFailed("Linear.grads() should return [grad_weight, grad_bias].")
-    hint = ("An optimiser keeps the arrays from grads(); write into them "
-            "(self.grad_weight[...] = …) instead of binding new arrays.")
+    hint = (
+        "An optimiser keeps the arrays from grads(); write into them "
+        "(self.grad_weight[...] = …) instead of binding new arrays."
+    )
     assert_close(held[0], dW, "grad_weight as seen through an earlier grads() list", hint=hint)
     assert_close(held[1], db, "grad_bias as seen through an earlier grads() list", hint=hint)
 
@@ -128,6 +149,12 @@ def linear_outputs(m):
     fresh = m.Linear(50, 40, rng=0)
     W0 = np.asarray(fetch(fresh.weight))
     held = run_probe(m, "phase0.grads_after_backward", m, _layer_with(m, W, b), x, dout)
-    return {"y": y, "dx": dx, "dx_again": dx_again, "dW": fetch(layer.grad_weight),
-            "held_dW": held[0],
-            "db": fetch(layer.grad_bias), "init_bound": np.round(np.abs(W0).max() * np.sqrt(50), 1)}
+    return {
+        "y": y,
+        "dx": dx,
+        "dx_again": dx_again,
+        "dW": fetch(layer.grad_weight),
+        "held_dW": held[0],
+        "db": fetch(layer.grad_bias),
+        "init_bound": np.round(np.abs(W0).max() * np.sqrt(50), 1),
+    }

@@ -34,8 +34,12 @@ def mse_loss_and_gradients_match_torch_autograd(m):
         w, b = np.random.default_rng(seed + 9).normal(size=X.shape[1]), 0.3
         loss, dw, db = unpack(m.mse_loss(X, y, w, b), 3, "mse_loss")
         expected = _torch_mse(X, y, w, b)
-        assert_close(assert_scalar(loss, "the loss"), expected[0], "the MSE loss",
-                     hint="Average the squared residuals over N.")
+        assert_close(
+            assert_scalar(loss, "the loss"),
+            expected[0],
+            "the MSE loss",
+            hint="Average the squared residuals over N.",
+        )
         assert_close(dw, expected[1], "∂L/∂w", hint=GRAD_HINT)
         assert_close(assert_scalar(db, "∂L/∂b"), expected[2], "∂L/∂b", hint=GRAD_HINT)
 
@@ -46,27 +50,44 @@ def mse_gradients_agree_with_finite_differences(m):
     X, y, _, _ = _problem(3, n=12)
 
     def forward(inputs):
-        return np.asarray(unpack(m.mse_loss(X, y, inputs["w"], float(inputs["b"])), 3,
-                                 "mse_loss")[0])
+        return np.asarray(
+            unpack(m.mse_loss(X, y, inputs["w"], float(inputs["b"])), 3, "mse_loss")[0]
+        )
 
     def vjp(inputs, v):
         _, dw, db = unpack(m.mse_loss(X, y, inputs["w"], float(inputs["b"])), 3, "mse_loss")
-        return {"w": float(v) * as_array(dw, "∂L/∂w"), "b": np.asarray(float(v) * assert_scalar(db, "∂L/∂b"))}
+        return {
+            "w": float(v) * as_array(dw, "∂L/∂w"),
+            "b": np.asarray(float(v) * assert_scalar(db, "∂L/∂b")),
+        }
 
-    check_gradients(forward, vjp, {"w": np.array([0.5, -1.0, 2.0]), "b": np.array(0.25)},
-                    what="mse_loss", mode="full", hint=GRAD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"w": np.array([0.5, -1.0, 2.0]), "b": np.array(0.25)},
+        what="mse_loss",
+        mode="full",
+        hint=GRAD_HINT,
+    )
 
 
 @check("linear_regression", "e2e")
 def gradient_descent_recovers_the_coefficients(m):
     """fit_linear_regression recovers noise-free coefficients (np.linalg.lstsq as reference)."""
     X, y, _, _ = _problem(5, n=200)
-    w, b, losses = unpack(m.fit_linear_regression(X, y, lr=0.1, steps=500), 3,
-                          "fit_linear_regression")
+    w, b, losses = unpack(
+        m.fit_linear_regression(X, y, lr=0.1, steps=500), 3, "fit_linear_regression"
+    )
     design = np.hstack([X, np.ones((len(X), 1))])
     solution = np.linalg.lstsq(design, y, rcond=None)[0]
-    assert_close(as_array(w, "w"), solution[:-1], "the fitted w", rtol=1e-6, atol=1e-6,
-                 hint="500 steps of lr 0.1 on standardised data converge: check the update's sign.")
+    assert_close(
+        as_array(w, "w"),
+        solution[:-1],
+        "the fitted w",
+        rtol=1e-6,
+        atol=1e-6,
+        hint="500 steps of lr 0.1 on standardised data converge: check the update's sign.",
+    )
     assert_close(assert_scalar(b, "b"), solution[-1], "the fitted b", rtol=1e-6, atol=1e-6)
     losses = as_array(losses, "losses")
     if losses.shape != (500,):
@@ -77,16 +98,24 @@ def gradient_descent_recovers_the_coefficients(m):
 def losses_start_at_the_zero_model_and_decrease(m):
     """losses[0] is the loss of w = 0, b = 0 (recorded before the update) and never increases."""
     X, y, _, _ = _problem(6, n=50)
-    _, _, losses = unpack(m.fit_linear_regression(X, y, lr=0.05, steps=40), 3,
-                          "fit_linear_regression")
+    _, _, losses = unpack(
+        m.fit_linear_regression(X, y, lr=0.05, steps=40), 3, "fit_linear_regression"
+    )
     losses = as_array(losses, "losses")
-    assert_close(losses[:1], np.array([np.mean(y**2)]), "losses[0]",
-                 hint="Record the loss of the current parameters before updating them.")
+    assert_close(
+        losses[:1],
+        np.array([np.mean(y**2)]),
+        "losses[0]",
+        hint="Record the loss of the current parameters before updating them.",
+    )
     if np.any(np.diff(losses) > 1e-12):
         step = int(np.argmax(np.diff(losses) > 1e-12))
-        raise CheckFailed(f"the loss increased at step {step + 1} ({losses[step]:.6g} → "
-                          f"{losses[step + 1]:.6g}); gradient descent with a small step must "
-                          f"not increase a convex loss.", GRAD_HINT)
+        raise CheckFailed(
+            f"the loss increased at step {step + 1} ({losses[step]:.6g} → "
+            f"{losses[step + 1]:.6g}); gradient descent with a small step must "
+            f"not increase a convex loss.",
+            GRAD_HINT,
+        )
 
 
 @fingerprint("linear_regression")
@@ -95,4 +124,3 @@ def linear_regression_outputs(m):
     loss, dw, db = m.mse_loss(X, y, np.array([0.1, -0.2, 0.3]), 0.5)
     w, b, losses = m.fit_linear_regression(X, y, lr=0.05, steps=5)
     return {"loss": loss, "dw": dw, "db": db, "w": w, "b": b, "losses": losses}
-

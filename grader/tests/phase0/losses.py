@@ -38,12 +38,17 @@ def _ce_grad(logits, labels):
 @check("losses", "oracle")
 def softmax_cross_entropy_matches_torch(m):
     """softmax_cross_entropy's loss and gradient equal F.cross_entropy's (mean reduction)."""
+
     def prop(case):
         logits, labels = case
         loss, grad = unpack(m.softmax_cross_entropy(logits, labels), 2, "softmax_cross_entropy")
         expected = float(value(_ce_reference, logits, labels))
-        assert_close(assert_scalar(loss, "the loss"), expected, "the cross-entropy loss",
-                     hint="Average −log softmax(z)[y] over the batch.")
+        assert_close(
+            assert_scalar(loss, "the loss"),
+            expected,
+            "the cross-entropy loss",
+            hint="Average −log softmax(z)[y] over the batch.",
+        )
         assert_close(grad, _ce_grad(logits, labels), "∂L/∂logits", hint=CE_HINT)
 
     property_holds(prop, _ce_case(), examples=15)
@@ -54,8 +59,9 @@ def softmax_cross_entropy_gradient_agrees_with_finite_differences(m):
     """The returned ∂L/∂logits agrees with central differences of the returned loss."""
     logits, labels = _make_ce((4, 3, 7))
     forward, grad = loss_and_grad_pair(m.softmax_cross_entropy, "logits", {"labels": labels})
-    check_gradients(forward, grad, {"logits": logits}, what="softmax_cross_entropy",
-                    mode="full", hint=CE_HINT)
+    check_gradients(
+        forward, grad, {"logits": logits}, what="softmax_cross_entropy", mode="full", hint=CE_HINT
+    )
 
 
 @check("losses", "stability")
@@ -64,11 +70,17 @@ def softmax_cross_entropy_is_stable_at_1e4(m):
     logits = np.array([[EXTREME, 0.0, -EXTREME], [EXTREME, 0.0, -EXTREME]])
     labels = np.array([2, 0])
     loss, grad = unpack(m.softmax_cross_entropy(logits, labels), 2, "softmax_cross_entropy")
-    assert_finite(np.asarray(loss), "the loss at logits ±1e4",
-                  "Use log_softmax, not log(softmax): a probability of 0 gives log 0 = −inf.")
+    assert_finite(
+        np.asarray(loss),
+        "the loss at logits ±1e4",
+        "Use log_softmax, not log(softmax): a probability of 0 gives log 0 = −inf.",
+    )
     assert_quiet(m, "softmax_cross_entropy at logits ±1e4")
-    assert_close(assert_scalar(loss, "the loss"), float(value(_ce_reference, logits, labels)),
-                 "the loss at logits ±1e4")
+    assert_close(
+        assert_scalar(loss, "the loss"),
+        float(value(_ce_reference, logits, labels)),
+        "the loss at logits ±1e4",
+    )
     assert_close(grad, _ce_grad(logits, labels), "∂L/∂logits at logits ±1e4")
 
 
@@ -85,14 +97,17 @@ def _make_bce(sizes):
 @check("losses", "oracle")
 def bce_with_logits_matches_torch(m):
     """bce_with_logits' loss and gradient equal F.binary_cross_entropy_with_logits (mean)."""
+
     def prop(case):
         logits, targets = case
         loss, grad = unpack(m.bce_with_logits(logits, targets), 2, "bce_with_logits")
         reference = F.binary_cross_entropy_with_logits
-        assert_close(assert_scalar(loss, "the loss"), float(value(reference, logits, targets)),
-                     "the BCE loss")
-        assert_close(grad, vjp(reference, [logits, targets], 1.0)[0], "∂L/∂logits",
-                     hint=BCE_HINT)
+        assert_close(
+            assert_scalar(loss, "the loss"),
+            float(value(reference, logits, targets)),
+            "the BCE loss",
+        )
+        assert_close(grad, vjp(reference, [logits, targets], 1.0)[0], "∂L/∂logits", hint=BCE_HINT)
 
     property_holds(prop, _bce_case(), examples=15)
 
@@ -102,8 +117,9 @@ def bce_with_logits_gradient_agrees_with_finite_differences(m):
     """The returned ∂L/∂logits agrees with central differences of the returned loss."""
     logits, targets = _make_bce((3, 4, 11))
     forward, grad = loss_and_grad_pair(m.bce_with_logits, "logits", {"targets": targets})
-    check_gradients(forward, grad, {"logits": logits}, what="bce_with_logits", mode="full",
-                    hint=BCE_HINT)
+    check_gradients(
+        forward, grad, {"logits": logits}, what="bce_with_logits", mode="full", hint=BCE_HINT
+    )
 
 
 @check("losses", "stability")
@@ -112,12 +128,18 @@ def bce_with_logits_is_stable_at_1e4(m):
     logits = np.array([EXTREME, -EXTREME, EXTREME, -EXTREME, 0.0])
     targets = np.array([1.0, 0.0, 0.0, 1.0, 0.5])
     loss, grad = unpack(m.bce_with_logits(logits, targets), 2, "bce_with_logits")
-    assert_finite(np.asarray(loss), "the BCE loss at |z| = 1e4",
-                  "Use max(z, 0) − z·t + log(1 + e^(−|z|)); log(σ(z)) underflows to −inf.")
+    assert_finite(
+        np.asarray(loss),
+        "the BCE loss at |z| = 1e4",
+        "Use max(z, 0) − z·t + log(1 + e^(−|z|)); log(σ(z)) underflows to −inf.",
+    )
     assert_quiet(m, "bce_with_logits at |z| = 1e4")
     reference = F.binary_cross_entropy_with_logits
-    assert_close(assert_scalar(loss, "the loss"), float(value(reference, logits, targets)),
-                 "the BCE loss at |z| = 1e4")
+    assert_close(
+        assert_scalar(loss, "the loss"),
+        float(value(reference, logits, targets)),
+        "the BCE loss at |z| = 1e4",
+    )
     assert_close(grad, vjp(reference, [logits, targets], 1.0)[0], "∂L/∂logits at |z| = 1e4")
 
 
@@ -129,5 +151,11 @@ def loss_outputs(m):
     ce_big, _ = m.softmax_cross_entropy(np.array([[EXTREME, 0.0, -EXTREME]]), np.array([2]))
     bce_loss, bce_grad = m.bce_with_logits(blogits, targets)
     bce_big, _ = m.bce_with_logits(np.array([EXTREME, -EXTREME]), np.array([0.0, 1.0]))
-    return {"ce_loss": ce_loss, "ce_grad": ce_grad, "ce_extreme": ce_big,
-            "bce_loss": bce_loss, "bce_grad": bce_grad, "bce_extreme": bce_big}
+    return {
+        "ce_loss": ce_loss,
+        "ce_grad": ce_grad,
+        "ce_extreme": ce_big,
+        "bce_loss": bce_loss,
+        "bce_grad": bce_grad,
+        "bce_extreme": bce_big,
+    }

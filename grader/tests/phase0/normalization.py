@@ -11,16 +11,24 @@ from grader.checks.oracle import as_array, assert_close
 from grader.checks.stability import assert_finite, assert_quiet
 from grader.session import fetch
 
-BN_BACKWARD_HINT = ("μ and σ² depend on every sample: dx = (1/(N·√(σ²+ε)))·(N·dx̂ − Σdx̂ − "
-                    "x̂·Σ(dx̂·x̂)) with dx̂ = dout·γ.")
-LN_BACKWARD_HINT = ("Same formula as BatchNorm's, but the sums run over the last axis "
-                    "(the D features of one row), not over the batch.")
+BN_BACKWARD_HINT = (
+    "μ and σ² depend on every sample: dx = (1/(N·√(σ²+ε)))·(N·dx̂ − Σdx̂ − "
+    "x̂·Σ(dx̂·x̂)) with dx̂ = dout·γ."
+)
+LN_BACKWARD_HINT = (
+    "Same formula as BatchNorm's, but the sums run over the last axis "
+    "(the D features of one row), not over the batch."
+)
 
 
 def _data(seed, shape):
     rng = np.random.default_rng(seed)
-    return rng.normal(2.0, 3.0, shape), rng.normal(size=shape), rng.normal(size=shape[-1]), \
-        rng.normal(size=shape[-1])
+    return (
+        rng.normal(2.0, 3.0, shape),
+        rng.normal(size=shape),
+        rng.normal(size=shape[-1]),
+        rng.normal(size=shape[-1]),
+    )
 
 
 def _set_affine(layer, gamma, beta):
@@ -54,12 +62,24 @@ def batchnorm_training_matches_torch(m):
     bn = m.BatchNorm1d(4)
     _set_affine(bn, gamma, beta)
     for i, x in enumerate(batches):
-        assert_close(bn.forward(x), outs[i], f"forward on training batch {i}",
-                     hint="Normalise with the batch mean and the biased variance x.var(axis=0).")
-    assert_close(fetch(bn.running_mean), bn_t.running_mean.numpy(), "running_mean after 3 batches",
-                 hint="running ← (1 − momentum)·running + momentum·batch statistic.")
-    assert_close(fetch(bn.running_var), bn_t.running_var.numpy(), "running_var after 3 batches",
-                 hint="torch feeds the running variance the unbiased batch variance ×N/(N−1).")
+        assert_close(
+            bn.forward(x),
+            outs[i],
+            f"forward on training batch {i}",
+            hint="Normalise with the batch mean and the biased variance x.var(axis=0).",
+        )
+    assert_close(
+        fetch(bn.running_mean),
+        bn_t.running_mean.numpy(),
+        "running_mean after 3 batches",
+        hint="running ← (1 − momentum)·running + momentum·batch statistic.",
+    )
+    assert_close(
+        fetch(bn.running_var),
+        bn_t.running_var.numpy(),
+        "running_var after 3 batches",
+        hint="torch feeds the running variance the unbiased batch variance ×N/(N−1).",
+    )
 
 
 @check("batchnorm", "oracle")
@@ -77,8 +97,12 @@ def batchnorm_eval_uses_running_statistics(m):
     probe = _data(5, (4, 3))[0]
     with torch.no_grad():
         expected = bn_t(torch.from_numpy(probe)).numpy()
-    assert_close(bn.forward(probe), expected, "forward in eval mode",
-                 hint="In eval mode use running_mean/running_var, and do not update them.")
+    assert_close(
+        bn.forward(probe),
+        expected,
+        "forward in eval mode",
+        hint="In eval mode use running_mean/running_var, and do not update them.",
+    )
     assert_close(bn.forward(probe[:1]), expected[:1], "eval forward of a single sample")
 
 
@@ -109,8 +133,14 @@ def batchnorm_backward_agrees_with_finite_differences(m):
         forward(inputs)
         return {"x": bn.backward(v), "gamma": fetch(bn.grad_weight), "beta": fetch(bn.grad_bias)}
 
-    check_gradients(forward, vjp, {"x": x, "gamma": gamma, "beta": beta},
-                    what="BatchNorm1d.backward", mode="full", hint=BN_BACKWARD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"x": x, "gamma": gamma, "beta": beta},
+        what="BatchNorm1d.backward",
+        mode="full",
+        hint=BN_BACKWARD_HINT,
+    )
 
 
 @check("batchnorm", "stability")
@@ -118,8 +148,11 @@ def batchnorm_is_stable_for_a_constant_feature(m):
     """A feature that is constant in the batch (variance 0) normalises to β, not nan."""
     x = np.column_stack([np.full(6, 3.0), np.arange(6.0)])
     bn = m.BatchNorm1d(2)
-    y = assert_finite(bn.forward(x), "BatchNorm1d on a constant feature",
-                      "ε is added to the variance inside the square root for exactly this case.")
+    y = assert_finite(
+        bn.forward(x),
+        "BatchNorm1d on a constant feature",
+        "ε is added to the variance inside the square root for exactly this case.",
+    )
     assert_quiet(m, "BatchNorm1d on a constant feature")
     assert_close(y[:, 0], np.zeros(6), "the normalised constant feature")
 
@@ -133,8 +166,14 @@ def batchnorm_outputs(m):
     dx = bn.backward(dout)
     y2 = bn.forward(x * 2 + 1)
     bn.eval()
-    return {"y": y, "dx": dx, "y2": y2, "running_mean": fetch(bn.running_mean),
-            "running_var": fetch(bn.running_var), "eval": bn.forward(x[:2])}
+    return {
+        "y": y,
+        "dx": dx,
+        "y2": y2,
+        "running_mean": fetch(bn.running_mean),
+        "running_var": fetch(bn.running_var),
+        "eval": bn.forward(x[:2]),
+    }
 
 
 # ------------------------------------------------------------------ LayerNorm
@@ -156,12 +195,21 @@ def layernorm_forward_and_backward_match_torch(m):
         y, dx, dgamma, dbeta = _torch_ln(gamma, beta, x, dout)
         ln = m.LayerNorm(shape[-1])
         _set_affine(ln, gamma, beta)
-        assert_close(ln.forward(x), y, f"LayerNorm forward on {shape}",
-                     hint="Statistics over the last axis, biased variance (ddof=0), ε inside √.")
-        assert_close(ln.backward(dout), dx, f"LayerNorm backward dx on {shape}",
-                     hint=LN_BACKWARD_HINT)
-        assert_close(fetch(ln.grad_weight), dgamma, f"grad_weight on {shape}",
-                     hint="Sum dout·x̂ over every axis but the last.")
+        assert_close(
+            ln.forward(x),
+            y,
+            f"LayerNorm forward on {shape}",
+            hint="Statistics over the last axis, biased variance (ddof=0), ε inside √.",
+        )
+        assert_close(
+            ln.backward(dout), dx, f"LayerNorm backward dx on {shape}", hint=LN_BACKWARD_HINT
+        )
+        assert_close(
+            fetch(ln.grad_weight),
+            dgamma,
+            f"grad_weight on {shape}",
+            hint="Sum dout·x̂ over every axis but the last.",
+        )
         assert_close(fetch(ln.grad_bias), dbeta, f"grad_bias on {shape}")
 
 
@@ -179,8 +227,14 @@ def layernorm_backward_agrees_with_finite_differences(m):
         forward(inputs)
         return {"x": ln.backward(v), "gamma": fetch(ln.grad_weight), "beta": fetch(ln.grad_bias)}
 
-    check_gradients(forward, vjp, {"x": x, "gamma": gamma, "beta": beta},
-                    what="LayerNorm.backward", mode="full", hint=LN_BACKWARD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"x": x, "gamma": gamma, "beta": beta},
+        what="LayerNorm.backward",
+        mode="full",
+        hint=LN_BACKWARD_HINT,
+    )
 
 
 @check("layernorm", "invariant")
@@ -193,10 +247,15 @@ def layernorm_output_has_mean_zero_variance_one_and_ignores_affine_input_changes
         raise CheckFailed(f"LayerNorm output has shape {y.shape}, expected {x.shape}.")
     assert_close(y.mean(-1), np.zeros(5), "row means of the output", atol=1e-10)
     var = x.var(-1)
-    assert_close(y.var(-1), var / (var + 1e-5), "row variances of the output (σ²/(σ²+ε))",
-                 hint="Use the biased variance over the last axis.")
-    assert_close(ln.forward(3.0 * x + 7.0), y, "LayerNorm(3x + 7) vs LayerNorm(x)", rtol=1e-5,
-                 atol=1e-6)
+    assert_close(
+        y.var(-1),
+        var / (var + 1e-5),
+        "row variances of the output (σ²/(σ²+ε))",
+        hint="Use the biased variance over the last axis.",
+    )
+    assert_close(
+        ln.forward(3.0 * x + 7.0), y, "LayerNorm(3x + 7) vs LayerNorm(x)", rtol=1e-5, atol=1e-6
+    )
 
 
 @check("layernorm", "stability")
@@ -216,5 +275,9 @@ def layernorm_outputs(m):
     ln = m.LayerNorm(5)
     _set_affine(ln, gamma, beta)
     y = ln.forward(x)
-    return {"y": y, "dx": ln.backward(dout), "dgamma": fetch(ln.grad_weight),
-            "dbeta": fetch(ln.grad_bias)}
+    return {
+        "y": y,
+        "dx": ln.backward(dout),
+        "dgamma": fetch(ln.grad_weight),
+        "dbeta": fetch(ln.grad_bias),
+    }

@@ -21,13 +21,15 @@ def _torch_penalty(params, lam, kind):
 def _assert_penalty(m, kind, lam, hint):
     value, grads = unpack(getattr(m, f"{kind}_penalty")(PARAMS, lam), 2, f"{kind}_penalty")
     expected, expected_grads = _torch_penalty(PARAMS, lam, kind)
-    assert_close(assert_scalar(value, "the penalty"), expected, f"{kind}_penalty value (λ={lam})",
-                 hint=hint)
+    assert_close(
+        assert_scalar(value, "the penalty"), expected, f"{kind}_penalty value (λ={lam})", hint=hint
+    )
     if not isinstance(grads, list | tuple) or len(grads) != len(PARAMS):
         raise CheckFailed(f"{kind}_penalty should return one gradient per parameter array.")
     for i, (g, e) in enumerate(zip(grads, expected_grads, strict=True)):
-        assert_close(as_array(g, "a gradient"), e, f"{kind}_penalty gradient of params[{i}]",
-                     hint=hint)
+        assert_close(
+            as_array(g, "a gradient"), e, f"{kind}_penalty gradient of params[{i}]", hint=hint
+        )
 
 
 @check("regularization", "oracle")
@@ -53,4 +55,3 @@ def penalty_outputs(m):
         for i, g in enumerate(grads):
             out[f"{kind}_grad{i}"] = g
     return out
-
