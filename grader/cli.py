@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--file", type=Path, help="a .py, a .ipynb, or a folder with the phase module")
     g.add_argument("--full", action="store_true", help="add the slow end-to-end tier")
     g.add_argument("--json", type=Path, help="write Gradescope results.json here")
+    g.add_argument("--junit", type=Path, help="write JUnit XML here")
+    g.add_argument("--markdown", type=Path, help="write a Markdown report here")
     g.add_argument("--quiet", action="store_true", help="the table only, no failure details")
     v = sub.add_parser("verify", help="check that the course is sound")
     v.add_argument("--phase", type=int, action="append")
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grade(args, console: Console) -> int:
-    from grader.report import render_terminal, write_json
+    from grader.report import render_terminal, write_json, write_junit, write_markdown
     from grader.runner import grade
 
     phase = registry.phase(args.phase)
@@ -63,9 +65,14 @@ def _grade(args, console: Console) -> int:
             phase.exercise(id)
     result = grade(phase, args.file, exercises=args.exercise, full=args.full)
     render_terminal(result, console, details=not args.quiet)
-    if args.json:
-        write_json(result, args.json)
-        console.print(f"results written to {args.json}")
+    for path, write in (
+        (args.json, write_json),
+        (args.junit, write_junit),
+        (args.markdown, write_markdown),
+    ):
+        if path:
+            write(result, path)
+            console.print(f"wrote {path}")
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from rich.console import Console
@@ -162,3 +163,80 @@ def write_json(result: PhaseResult, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(gradescope(result), indent=2, ensure_ascii=False))
+
+
+def write_junit(result: PhaseResult, path: Path) -> None:
+    """JUnit XML: one testsuite per exercise, one testcase per check (for CI dashboards)."""
+    suites = ET.Element(
+        "testsuites", name=f"phase{result.phase.number}", time=f"{result.seconds:.3f}"
+    )
+    for ex in result.exercises:
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=ex.exercise.id,
+            tests=str(len(ex.checks)),
+            failures=str(len(ex.failures)),
+        )
+        for check in ex.checks:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=ex.exercise.id,
+                name=check.spec.name,
+                time=f"{check.seconds:.3f}",
+            )
+            if not check.passed:
+                failure = ET.SubElement(
+                    case, "failure", type=check.kind, message=check.spec.description
+                )
+                failure.text = _failure_text(ex, check)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def _failure_text(ex: ExerciseResult, check) -> str:
+    parts = [check.message]
+    if check.example:
+        parts.append(f"Smallest failing input: {check.example}")
+    if check.hint:
+        parts.append(f"Hint: {check.hint}")
+    if ex.mistake:
+        parts.append(f"Recognised mistake: {ex.mistake}")
+    parts.append(f"Read: {ex.exercise.reading}")
+    return "\n".join(parts)
+
+
+def write_markdown(result: PhaseResult, path: Path) -> None:
+    """A Markdown report: the points table, then every failing check with its diagnosis."""
+    phase = result.phase
+    lines = [
+        f"# Phase {phase.number} — {phase.title}",
+        "",
+        f"**{result.score:g} / {result.max_score:g} points** for `{result.target}` "
+        f"({result.seconds:.1f} s)",
+        "",
+        "| exercise | points | status | what next |",
+        "|---|---|---|---|",
+    ]
+    for ex in result.exercises:
+        next_step = reason(ex).replace("|", "\\|")
+        lines.append(
+            f"| {ex.exercise.id} | {ex.score:g} / {ex.max_score:g} | {ex.status} | {next_step} |"
+        )
+    for ex in result.exercises:
+        if ex.status in ("passed", "not implemented yet"):
+            continue
+        lines += ["", f"## {ex.exercise.id} — {ex.exercise.title}", ""]
+        for check in ex.failures:
+            lines += [
+                f"- **{check.spec.description}** ({check.spec.category}, {KINDS[check.kind]})",
+                "",
+                "  ```",
+                *(f"  {line}" for line in _failure_text(ex, check).splitlines()),
+                "  ```",
+            ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -154,3 +154,18 @@ def test_generated_notebooks_grade_like_the_modules(phase0, tmp_path):
     notebook = nbformat.read(path, as_version=4)
     assert sum(c.cell_type == "code" for c in notebook.cells) > 20
     assert grade(phase0, path, exercises=["batchnorm"]).score == 12
+
+
+def test_junit_and_markdown_reports(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    broken = tmp_path / "phase0_foundations.py"
+    broken.write_text(SOLUTION0.read_text().replace("return dout * (x > 0)", "return dout"))
+    junit, markdown = tmp_path / "r.xml", tmp_path / "r.md"
+    run = _cli("grade", "--phase", "0", "--file", str(broken), "--exercise", "activations",
+               "--junit", str(junit), "--markdown", str(markdown))
+    assert run.returncode == 0, run.stderr
+    failures = ET.parse(junit).getroot().findall(".//failure")
+    assert failures and all(f.text for f in failures)
+    text = markdown.read_text()
+    assert "| activations |" in text and "relu_backward" in text
