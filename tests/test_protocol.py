@@ -43,6 +43,11 @@ def test_zero_dimensional_arrays_keep_their_shape():
     assert back["t"].shape == () and float(back["t"]) == 1.5
 
 
+def test_torch_dtypes_cross_by_name():
+    back = _roundtrip({"f": torch.float64, "b": torch.bool, "bf": torch.bfloat16})
+    assert back == {"f": torch.float64, "b": torch.bool, "bf": torch.bfloat16}
+
+
 def test_unknown_objects_become_handles():
     assert _roundtrip(object())[:2] == ("handle", 7)
     assert _roundtrip(np.array([object()]))[:2] == ("handle", 7)
@@ -59,6 +64,8 @@ def test_unknown_objects_become_handles():
         ({"f": "1e308"}, []),
         ({"s": [1, "a", None]}, []),
         ({"h": 1, "p": [3]}, []),
+        ({"td": "Tensor"}, []),
+        ({"td": ["float64"]}, []),
     ],
 )
 def test_malformed_values_raise_protocol_error(tree, buffers):

@@ -11,6 +11,7 @@ This file is copied into the worker's private directory, so it imports nothing f
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import struct
@@ -42,6 +43,7 @@ NUMPY_DTYPES = {
     "complex128",
 }
 TORCH_ONLY_DTYPES = {"bfloat16"}
+DTYPE_NAMES = {np.dtype(name): name for name in NUMPY_DTYPES}  # dtype.name is slow to compute
 
 
 class ProtocolError(Exception):
@@ -68,7 +70,7 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
         shape = list(arr.shape)  # before ascontiguousarray, which turns a 0-d array into 1-d
         arr = np.ascontiguousarray(arr)
         buffers.append(memoryview(arr).cast("B") if arr.size else b"")
-        return {kind: len(buffers) - 1, "dt": arr.dtype.name, "sh": shape, **extra}
+        return {kind: len(buffers) - 1, "dt": DTYPE_NAMES[arr.dtype], "sh": shape, **extra}
 
     def walk(v: Any, depth: int) -> Any:
         if depth > 64:
@@ -80,10 +82,10 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
             return v if -(2**63) <= v < 2**63 else float(v)
         if t is float:
             return {"f": repr(v)} if v != v or v in (float("inf"), float("-inf")) else v
-        if isinstance(v, np.ndarray) and v.dtype.name in NUMPY_DTYPES:
+        if isinstance(v, np.ndarray) and v.dtype in DTYPE_NAMES:
             return array("a", np.asarray(v), {})
-        if isinstance(v, np.generic) and v.dtype.name in NUMPY_DTYPES:
-            return {"n": walk(v.item(), depth + 1), "dt": v.dtype.name}
+        if isinstance(v, np.generic) and v.dtype in DTYPE_NAMES:
+            return {"n": walk(v.item(), depth + 1), "dt": DTYPE_NAMES[v.dtype]}
         if t is list:
             return [walk(x, depth + 1) for x in v]
         if t is tuple:
@@ -100,6 +102,8 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
             return {"h": v.id, "p": list(v.path)}
         if _is_torch_tensor(v):
             return _encode_tensor(v, array)
+        if _is_torch_dtype(v):  # torch.float64 and friends cross by name
+            return {"td": str(v).removeprefix("torch.")}
         handle = to_handle(v)
         if isinstance(handle, Handle):  # the judge sends back a reference it holds
             return {"h": handle.id, "p": list(handle.path)}
@@ -111,6 +115,11 @@ def encode(value: Any, to_handle) -> tuple[Any, list[bytes | memoryview]]:
 def _is_torch_tensor(v: Any) -> bool:
     torch = _torch_if_loaded()
     return torch is not None and isinstance(v, torch.Tensor)
+
+
+def _is_torch_dtype(v: Any) -> bool:
+    torch = _torch_if_loaded()
+    return torch is not None and isinstance(v, torch.dtype)
 
 
 def _torch_if_loaded():
@@ -143,7 +152,7 @@ def decode(tree: Any, buffers: list[bytes], from_handle) -> Any:
         if any(type(n) is not int or n < 0 for n in shape):
             raise ProtocolError("array with a malformed shape")
         buf = buffers[index]
-        expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+        expected = math.prod(shape) * np.dtype(dtype).itemsize
         if expected != len(buf):
             raise ProtocolError(f"array of shape {shape} has {len(buf)} bytes, not {expected}")
         return np.frombuffer(bytearray(buf), dtype=dtype).reshape(shape)
@@ -162,6 +171,8 @@ def decode(tree: Any, buffers: list[bytes], from_handle) -> Any:
             return array(v, "a")
         if "T" in v:
             return _decode_tensor(v, array)
+        if "td" in v:
+            return _decode_torch_dtype(v["td"])
         if "f" in v:
             if v["f"] not in ("nan", "inf", "-inf"):
                 raise ProtocolError("malformed float")
@@ -187,6 +198,17 @@ def decode(tree: Any, buffers: list[bytes], from_handle) -> Any:
         raise ProtocolError("unknown value tag")
 
     return walk(tree, 0)
+
+
+def _decode_torch_dtype(name: Any) -> Any:
+    if type(name) is not str or name not in NUMPY_DTYPES | TORCH_ONLY_DTYPES:
+        raise ProtocolError(f"unknown torch dtype {str(name)[:40]!r}")
+    import torch
+
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ProtocolError(f"unknown torch dtype {name!r}")
+    return dtype
 
 
 def _decode_tensor(spec: dict, array) -> Any:
