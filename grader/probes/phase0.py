@@ -71,4 +71,5 @@ def batches_seen(module, X, y, batch_size: int, steps: int, seed: int):
 def student_loop_losses(module, X, y, steps: int, lr: float, seed: int):
     """Full-batch losses of the student's train_classifier from make_mlp(rng=seed)."""
     model = module.make_mlp((2, 4, 4, 2), rng=seed)
-    return np.asarray(module.train_classifier(model, X, y, lr=lr, steps=steps), np.float64)
+    losses = module.train_classifier(model, X, y, lr=lr, steps=steps, batch_size=None, rng=seed)
+    return np.asarray(losses, np.float64)
