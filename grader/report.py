@@ -33,6 +33,8 @@ def reason(result: ExerciseResult) -> str:
             f"read {result.exercise.reading}, then fill in {', '.join(result.exercise.symbols[:3])}"
             + ("…" if len(result.exercise.symbols) > 3 else "")
         )
+    if result.blocked_by:
+        return f"fix first: {', '.join(result.blocked_by)} — this exercise builds on it"
     if result.mistake:
         return f"known mistake: {result.mistake}"
     first = result.failures[0]

@@ -16,7 +16,8 @@ from pathlib import Path
 from grader import fingerprints
 from grader.checks import CheckFailed, CheckSpec
 from grader.forbidden import Violation, scan
-from grader.registry import Exercise, Phase
+from grader.registry import Exercise, Phase, exercise_by_id
+from grader.registry import phase as phase_by_number
 from grader.session import (
     ImportFailed,
     Limits,
@@ -26,7 +27,7 @@ from grader.session import (
     WorkerCrashed,
     WorkerTimeout,
 )
-from grader.submission import prepare
+from grader.submission import EXERCISES, prepare
 
 # how a check ended, beyond passing: each kind has a short label in the report
 KINDS = {
@@ -203,9 +204,13 @@ def grade(
     full: bool = False,
     limits: Limits | None = None,
     recognise: bool = True,
+    prerequisites: bool = True,
     session_class: type[Session] = Session,
 ) -> PhaseResult:
     """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids.
+
+    `recognise` names known mistakes; `prerequisites` grades failing prerequisites from
+    earlier phases to name them (verify turns both off where it does not need them).
 
     `session_class` exists for bench/grading.py, which measures isolation against an
     in-process stand-in; grading always uses the isolated Session."""
@@ -253,7 +258,10 @@ def grade(
                 results.append(result)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    _mark_blocked(results)
+    earlier = (
+        _failing_earlier_prerequisites(phase, target, results, limits) if prerequisites else set()
+    )
+    _mark_blocked(results, earlier)
     return PhaseResult(
         phase, str(target or "exercises/"), results, time.monotonic() - started, import_error
     )
@@ -279,7 +287,48 @@ def _run_exercise(session: Session, module, specs: list[CheckSpec]) -> list[Chec
     return outcome
 
 
-def _mark_blocked(results: list[ExerciseResult]) -> None:
+def _failing_earlier_prerequisites(
+    phase: Phase, target: Path | None, results: list[ExerciseResult], limits: Limits | None
+) -> set[str]:
+    """Prerequisites from earlier phases that fail, graded only when something here fails.
+
+    They are graded on the student's module of that phase from the same folder as `target`
+    (the files the worker imported), else from exercises/.
+    """
+    own = {e.id for e in phase.exercises}
+    needed = {
+        req
+        for r in results
+        if r.score < r.max_score
+        for req in r.exercise.requires
+        if req not in own
+    }
+    by_phase: dict[int, list[str]] = {}
+    for req in sorted(needed):
+        by_phase.setdefault(exercise_by_id(req).phase, []).append(req)
+    folder = (Path(target) if Path(target).is_dir() else Path(target).parent) if target else None
+    failing = set()
+    for number, ids in by_phase.items():
+        earlier = phase_by_number(number)
+        module = folder / earlier.filename if folder else None
+        if module is None or not module.exists():
+            module = EXERCISES / earlier.filename
+        result = grade(
+            earlier, module, exercises=ids, limits=limits, recognise=False, prerequisites=False
+        )
+        failing |= {
+            f"{r.exercise.id} (phase {number})" for r in result.exercises if r.score < r.max_score
+        }
+    return failing
+
+
+def _mark_blocked(results: list[ExerciseResult], earlier_failing: set[str]) -> None:
+    """Name, on each exercise, the prerequisites that fail (this phase's and earlier ones')."""
     failing = {r.exercise.id for r in results if r.score < r.max_score}
     for result in results:
         result.blocked_by = [req for req in result.exercise.requires if req in failing]
+        result.blocked_by += [
+            name
+            for name in sorted(earlier_failing)
+            if name.split(" ")[0] in result.exercise.requires
+        ]

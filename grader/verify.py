@@ -35,7 +35,9 @@ class Verdict:
 
 
 def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) -> dict:
-    result = grade(phase_by_number(phase_number), Path(target), exercises=exercises)
+    result = grade(
+        phase_by_number(phase_number), Path(target), exercises=exercises, prerequisites=False
+    )
     return {
         "score": result.score,
         "max": result.max_score,
