@@ -10,6 +10,7 @@ import pkgutil
 import shutil
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,9 +216,12 @@ def grade(
     `session_class` exists for bench/grading.py, which measures isolation against an
     in-process stand-in; grading always uses the isolated Session."""
     started = time.monotonic()
-    checks, prints = collect(phase)
     selected = [phase.exercise(i) for i in exercises] if exercises else list(phase.exercises)
     directory, source = prepare(phase, target)
+    # The judge imports the checks (and with them torch: seconds) on a thread while the worker
+    # starts and imports the submission: the two largest fixed costs of a run overlap.
+    collector = ThreadPoolExecutor(max_workers=1)
+    collected = collector.submit(collect, phase)
     violations = scan(source, phase)
     submission = Submission(
         directory,
@@ -235,6 +239,7 @@ def grade(
                 module = session.module()
             except ImportFailed as failure:
                 import_error = str(failure)
+            checks, prints = collected.result()
             for exercise in selected:
                 found = [v for v in violations if v.exercise in (None, exercise.id)]
                 specs = [s for s in checks[exercise.id] if full or not s.full_only]
@@ -257,6 +262,7 @@ def grade(
                     )
                 results.append(result)
     finally:
+        collector.shutdown()
         shutil.rmtree(directory, ignore_errors=True)
     earlier = (
         _failing_earlier_prerequisites(phase, target, results, limits) if prerequisites else set()

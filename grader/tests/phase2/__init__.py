@@ -1,0 +1,1 @@
+"""Phase 2 — attention: the graded checks (torch references, invariants, stability)."""
