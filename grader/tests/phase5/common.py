@@ -13,9 +13,10 @@ autograd in float64, and the VJP against finite differences of the student's own
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,25 +37,25 @@ from grader.session import StudentError
 class Case:
     """One drawn input of an op: its parameters and arrays, printed readably when it fails."""
 
-    def __init__(self, params: dict, arrays: list[np.ndarray], names: tuple[str, ...]):
-        self.params, self.arrays, self.names = params, arrays, names
+    def __init__(self, op: str, params: dict, arrays: list[np.ndarray], names: tuple[str, ...]):
+        self.op, self.params, self.arrays, self.names = op, params, arrays, names
 
     def __repr__(self) -> str:
-        parts = [f"{n} of shape {a.shape}: {summarize(a, 4)}"
+        parts = [f"{n} of shape {np.shape(a)}: {summarize(a, 4)}"
                  for n, a in zip(self.names, self.arrays, strict=True)]
-        return f"{call_text('', self.params)} on " + "; ".join(parts)
+        return f"{call_text(self.op, self.params)} on " + "; ".join(parts)
 
 
 def call_text(name: str, params: dict) -> str:
     """`Sum(axis=1, keepdims=True)` — how the student would write the op."""
-    return f"{name}({', '.join(f'{k}={_short(v)}' for k, v in params.items())})"
+    return f"{name}({', '.join(f'{k}={short(v)}' for k, v in params.items())})"
 
 
-def _short(v: Any) -> str:
+def short(v: Any) -> str:
     if isinstance(v, np.ndarray):
         return f"np.array({v.tolist()})"
     if isinstance(v, tuple):
-        return "(" + ", ".join(_short(x) for x in v) + ("," if len(v) == 1 else "") + ")"
+        return "(" + ", ".join(short(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, slice):
         parts = ["" if p is None else str(p) for p in (v.start, v.stop, v.step)]
         return ":".join(parts[:2]) + (f":{parts[2]}" if v.step is not None else "")
@@ -134,9 +135,10 @@ def torch_index(index):
 class OpSpec:
     """An op of the phase: the Function class `name`, its array inputs, and its oracle.
 
-    torch(*tensors, **params) computes the same thing with torch (float64, autograd gives the
-    VJP); cases draws Case objects; fixed are always-run (params, arrays) examples, the first
-    of which is also used for the finite-difference check and the fingerprint.
+    torch(*tensors, **params) computes the same thing with torch (float64; autograd gives the
+    VJP). `cases` draws (params, arrays) pairs; `fixed` lists (params, arrays) examples that
+    always run: the first `smooth` of them also in the finite-difference check, all of them in
+    the fingerprint.
     """
 
     name: str
@@ -147,20 +149,30 @@ class OpSpec:
     hint: str
     examples: int = 10
     forward_hint: str | None = None
-    tags: dict = field(default_factory=dict)
+    smooth: int = 2  # how many fixed examples are smooth enough for finite differences
 
     def snake(self) -> str:
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
+        """The name the op's checks carry: MatMul → matmul, PowTensor → pow_tensor."""
+        special = {"MatMul": "matmul", "GetItem": "getitem", "ReLU": "relu"}
+        return special.get(self.name) or re.sub(r"(?<!^)(?=[A-Z])", "_", self.name).lower()
 
 
-def run_op(m, name: str, params: dict, arrays: list, g=None, count: int = 1):
-    """(output, gradients) of a fresh `name(**params)` op; gradients None when g is None."""
+def run_op(m, name: str, params: dict, arrays: list, g=None, count: int = 1,
+           warnings: list | None = None):
+    """(output, gradients) of a fresh `name(**params)` op; gradients None when g is None.
+
+    `warnings`, if given, collects the NumPy warnings raised by forward and backward.
+    """
     op = getattr(m, name)(**params)
-    y = op.forward(*arrays)
+    y = op.forward(*(np.asarray(a) for a in arrays))  # 0-d arrays, not floats, cross
+    if warnings is not None:
+        warnings += m._session.warnings
     if g is None:
         return y, None
     label = f"{call_text(name, params)}.backward(g)"
-    grads = unpack(op.backward(g), count, label)
+    grads = unpack(op.backward(np.asarray(g)), count, label)
+    if warnings is not None:
+        warnings += m._session.warnings
     return y, grads
 
 
@@ -197,18 +209,18 @@ def assert_op_gradients(m, spec: OpSpec, params: dict, arrays: list) -> None:
 
 
 def declare_op_checks(namespace: dict, exercise: str, spec: OpSpec) -> None:
-    """Add `<op>_matches_torch` (oracle) and `<op>_agrees_with_finite_differences` (gradient)
-    to the calling check module's namespace."""
+    """Add `<op>_matches_torch` (oracle) and `<op>_backward_agrees_with_finite_differences`
+    (gradient) to the calling check module's namespace."""
 
     def matches_torch(m):
         for params, arrays in spec.fixed:
             assert_op_matches_torch(m, spec, params, arrays)
         property_holds(lambda case: assert_op_matches_torch(m, spec, case.params, case.arrays),
-                       spec.cases.map(lambda drawn: Case(*drawn, spec.inputs)),
+                       spec.cases.map(lambda drawn: Case(spec.name, *drawn, spec.inputs)),
                        examples=spec.examples)
 
     def agrees_with_finite_differences(m):
-        for params, arrays in spec.fixed[:2]:
+        for params, arrays in spec.fixed[:spec.smooth]:
             assert_op_gradients(m, spec, params, arrays)
 
     snake = spec.snake()
@@ -244,12 +256,11 @@ def op_outputs(m, spec: OpSpec, examples: list[tuple[dict, list]] | None = None)
     """Forward outputs and gradients of an op on its fixed examples, for a fingerprint."""
     outputs = {}
     for i, (params, arrays) in enumerate(examples or spec.fixed):
-        g = upstream(np.shape(value(lambda *t: spec.torch(*t, **params), *arrays)), 1)
-        result = attempt(lambda: run_op(m, spec.name, params, list(arrays), g, len(arrays)))
-        if result is FAILED:
-            outputs[f"{spec.name}_{i}_y"] = FAILED
-            continue
-        y, grads = result
+        reference = functools.partial(spec.torch, **params)
+        g = upstream(np.shape(value(reference, *arrays)), 1)
+        result = attempt(functools.partial(run_op, m, spec.name, params, list(arrays), g,
+                                           len(arrays)))
+        y, grads = (FAILED, [FAILED] * len(arrays)) if result is FAILED else result
         outputs[f"{spec.name}_{i}_y"] = np.asarray(y, dtype=np.float64) \
             if _numeric(y) else FAILED
         for name, grad in zip(spec.inputs, grads, strict=True):
@@ -259,7 +270,8 @@ def op_outputs(m, spec: OpSpec, examples: list[tuple[dict, list]] | None = None)
 
 
 def _numeric(v: Any) -> bool:
-    return isinstance(v, (int, float, np.ndarray, np.generic)) and np.asarray(v).dtype.kind in "biuf"
+    numeric = isinstance(v, (int, float, np.ndarray, np.generic))
+    return numeric and np.asarray(v).dtype.kind in "biuf"
 
 
 def fail(message: str, hint: str | None = None) -> None:
