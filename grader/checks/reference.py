@@ -7,6 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+# The judge's torch work is many tiny ops (references, trajectories): one intra-op thread is
+# fastest, and on a busy machine a thread pool makes it an order of magnitude slower. The worker
+# already runs with OMP_NUM_THREADS=1.
+torch.set_num_threads(1)
+
 
 def tensor(x, requires_grad: bool = False) -> torch.Tensor:
     return torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=requires_grad)
