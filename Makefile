@@ -12,12 +12,13 @@ JOBS  ?= 2
 GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON))
 
 .DEFAULT_GOAL := help
-.PHONY: help grade progress notebooks stubs verify fixtures test lint bench clean-venv
+.PHONY: help grade progress train notebooks stubs verify fixtures test lint bench clean-venv
 
 help: ## list the commands
 	@echo "Students:"
 	@echo "  make grade PHASE=n [EX=id] [FILE=path] [FULL=1] [JSON=out.json]   grade exercises/ phase n"
 	@echo "  make progress                         points per phase and what to do next"
+	@echo "  make train TASK=name [SOLUTION=1] [EPOCHS=n]   a capstone on your code (circle, fashion-rnn, …)"
 	@echo "  make notebooks                        exercises/ as Jupyter notebooks in notebooks/"
 	@echo "                                        (grade one: make grade PHASE=n FILE=notebooks/<module>.ipynb)"
 	@echo "Instructors:"
@@ -41,6 +42,9 @@ grade: $(STAMP)
 
 progress: $(STAMP)
 	@$(PY) -m grader progress
+
+train: $(STAMP)
+	@$(PY) -m grader train --task $(TASK) $(if $(SOLUTION),--solution) $(if $(EPOCHS),--epochs $(EPOCHS))
 
 notebooks: $(STAMP)
 	@$(PY) -m grader notebooks

@@ -2,7 +2,8 @@
 
 Exit codes: 0 whenever the command completed (for `grade`, whatever the score); 1 when
 `verify` finds the course unsound; 2 when the grader itself could not run (bad arguments,
-unknown phase or exercise, a missing or unreadable file).
+unknown phase or exercise, a missing or unreadable file); `train` exits 1 when the student's
+code cannot train yet (an unfinished exercise).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("notebooks", help="write notebooks/ from exercises/")
     f = sub.add_parser("fixtures", help="record golden and mutant outputs")
     f.add_argument("--phase", type=int, action="append")
+    t = sub.add_parser("train", help="run a capstone on your own code (plots, summary.json)")
+    t.add_argument("--task", required=True, help="e.g. fashion-rnn")
+    t.add_argument("--solution", action="store_true", help="use solutions/ (the reference run)")
+    t.add_argument("--epochs", type=int, help="override the task's number of epochs")
+    t.add_argument("--out", type=Path, help="write here instead of runs/<task>-<time>/")
     return parser
 
 
@@ -145,6 +151,19 @@ def _fixtures(args, console: Console) -> int:
     return EXIT_OK
 
 
+def _train(args, console: Console) -> int:
+    from grader.capstones import task
+
+    capstone = task(args.task)
+    try:
+        capstone.run(solution=args.solution, epochs=args.epochs, out=args.out)
+    except NotImplementedError as error:
+        console.print(f"[red]your code is not finished:[/red] {error}\nGrade it with `make grade "
+                      f"PHASE=n`, or watch the reference run with SOLUTION=1.", markup=True)
+        return EXIT_UNSOUND
+    return EXIT_OK
+
+
 COMMANDS = {
     "grade": _grade,
     "verify": _verify,
@@ -152,6 +171,7 @@ COMMANDS = {
     "stubs": _stubs,
     "notebooks": _notebooks,
     "fixtures": _fixtures,
+    "train": _train,
 }
 
 if __name__ == "__main__":
