@@ -100,6 +100,11 @@ def recognise(session: Session, module, phase: Phase, exercise: str, function) -
 
 def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray]:
     """Run one fingerprint on a solution-like source in a worker."""
+    return run_fingerprints(phase, source, {"_": function})["_"]
+
+
+def run_fingerprints(phase: Phase, source: str, functions: dict) -> dict[str, dict]:
+    """Run several fingerprints ({exercise: function}) on one source, in one worker."""
     directory = Path(tempfile.mkdtemp(prefix="gradschool-fixture-"))
     try:
         package = directory / "submission"
@@ -112,7 +117,8 @@ def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray
             directory, phase.module, preload=[] if phase.numpy_only else ["torch"]
         )
         with Session(submission) as session:
-            return as_arrays(function(session.module()))
+            module = session.module()
+            return {name: as_arrays(function(module)) for name, function in functions.items()}
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
