@@ -5,25 +5,15 @@ from __future__ import annotations
 
 import torch
 
+from .phase2 import load_state as _copy_state
+
 
 def load_state(module, state: dict) -> dict:
-    """Copy `state` ({parameter name: tensor}) into the module's parameters after casting the
-    module to the state's dtype. Returns what did not fit (names the module lacks, names of
-    another shape with the module's shape, parameters the state does not cover)."""
+    """Cast the module to the state's dtype, then copy `state` into it (phase 2's load_state:
+    it returns what did not fit)."""
     if state:
         module.to(dtype=next(iter(state.values())).dtype)
-    own = dict(module.named_parameters())
-    missing, wrong_shape = [], {}
-    with torch.no_grad():
-        for name, value in state.items():
-            if name not in own:
-                missing.append(name)
-            elif tuple(own[name].shape) != tuple(value.shape):
-                wrong_shape[name] = list(own[name].shape)
-            else:
-                own[name].copy_(value)
-    return {"missing": missing, "wrong_shape": wrong_shape,
-            "extra": [name for name in own if name not in state]}
+    return _copy_state(module, state)
 
 
 def parameters(module) -> dict:

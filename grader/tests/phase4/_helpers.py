@@ -14,6 +14,7 @@ import torch
 from grader.checks import CheckFailed
 from grader.checks.oracle import as_array
 from grader.session import StudentError, run_probe
+from grader.tests.phase2._helpers import input_gradient  # noqa: F401 - shared with phase 2
 
 F64 = torch.float64
 NAMES_HINT = ("Name the submodules and parameters exactly as torch does (self_attn, "
@@ -79,13 +80,6 @@ def gradients(m, fn, inputs: list, upstream: torch.Tensor, what: str, train: boo
                           ".detach(), .item(), .numpy(), .data or torch.no_grad() on the way.")
     return result
 
-
-def input_gradient(result: dict, index: int, what: str) -> np.ndarray:
-    grad = result["inputs"][index]
-    if grad is None:
-        raise CheckFailed(f"no gradient reaches {what}: it does not influence your output, or "
-                          f"the graph is cut (.detach(), torch.no_grad()).")
-    return as_array(grad, f"the gradient with respect to {what}")
 
 
 def param_gradient(result: dict, name: str, what: str) -> np.ndarray:
