@@ -22,7 +22,7 @@ help: ## list the commands
 	@echo "  make notebooks                        exercises/ as Jupyter notebooks in notebooks/"
 	@echo "                                        (grade one: make grade PHASE=n FILE=notebooks/<module>.ipynb)"
 	@echo "Instructors:"
-	@echo "  make stubs [LEVEL=guided|standard|hard]  regenerate exercises/ from solutions/"
+	@echo "  make stubs [LEVEL=guided|standard|hard] [PHASE=n]  regenerate exercises/ from solutions/"
 	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
 	@echo "  make verify [PHASE=n]                 solutions 100%, stubs 0, every mutant caught, files current"
 	@echo "Developers:"
@@ -50,7 +50,7 @@ notebooks: $(STAMP)
 	@$(PY) -m grader notebooks
 
 stubs: $(STAMP)
-	@$(PY) -m grader stubs --level $(LEVEL)
+	@$(PY) -m grader stubs --level $(LEVEL) $(if $(filter command line,$(origin PHASE)),--phase $(PHASE))
 
 fixtures: $(STAMP)
 	@$(PY) -m grader fixtures

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
     s.add_argument("--level", choices=["guided", "standard", "hard"], default="standard")
     s.add_argument("--out", type=Path, help="write here instead of exercises/")
+    s.add_argument("--phase", type=int, action="append", help="only this phase (repeatable)")
     sub.add_parser("notebooks", help="write notebooks/ from exercises/")
     f = sub.add_parser("fixtures", help="record golden and mutant outputs")
     f.add_argument("--phase", type=int, action="append")
@@ -123,7 +124,7 @@ def _progress(args, console: Console) -> int:
 def _stubs(args, console: Console) -> int:
     from grader.stubgen import EXERCISES, write_stubs
 
-    for path in write_stubs(args.level, args.out or EXERCISES):
+    for path in write_stubs(args.level, args.out or EXERCISES, args.phase):
         console.print(f"wrote {path} ({args.level})")
     return EXIT_OK
 

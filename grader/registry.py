@@ -79,7 +79,7 @@ def _load(path: Path) -> Phase:
             anchor=e["anchor"],
             phase=int(data["number"]),
         )
-        for e in data["exercise"]
+        for e in data.get("exercise", [])
     )
     return Phase(
         number=int(data["number"]),

@@ -145,14 +145,18 @@ def stub_for(phase: Phase, level: str = "standard") -> str:
     return generate(path.read_text(), phase, level, name=str(path.relative_to(ROOT)))
 
 
-def write_stubs(level: str = "standard", target: Path = EXERCISES) -> list[Path]:
-    """Regenerate every phase's stub into `target`; returns the files written."""
+def write_stubs(
+    level: str = "standard", target: Path = EXERCISES, numbers: list[int] | None = None
+) -> list[Path]:
+    """Regenerate every phase's stub (or only phases `numbers`) into `target`."""
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text(
         '"""Your work: one module per phase. Grade with make grade PHASE=n."""\n'
     )
     written = []
     for phase in phases().values():
+        if numbers and phase.number not in numbers:
+            continue
         if (SOLUTIONS / phase.filename).exists():
             path = target / phase.filename
             path.write_text(stub_for(phase, level))

@@ -1,0 +1,1 @@
+"""Phase 6 — full models: the graded checks."""
