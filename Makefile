@@ -12,19 +12,26 @@ JOBS  ?= 2
 GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON))
 
 .DEFAULT_GOAL := help
-.PHONY: help grade progress train notebooks stubs verify fixtures test lint bench clean-venv
+.PHONY: help grade progress train notebooks stubs verify mutate fixtures release gradescope test lint bench clean-venv
 
 help: ## list the commands
 	@echo "Students:"
 	@echo "  make grade PHASE=n [EX=id] [FILE=path] [FULL=1] [JSON=out.json]   grade exercises/ phase n"
 	@echo "  make progress                         points per phase and what to do next"
 	@echo "  make train TASK=name [SOLUTION=1] [EPOCHS=n]   a capstone on your code (circle, fashion-rnn, …)"
-	@echo "  make notebooks                        exercises/ as Jupyter notebooks in notebooks/"
+	@echo "  make notebooks [FORCE=1]              exercises/ as Jupyter notebooks in notebooks/"
+	@echo "                                        (an edited notebook is kept unless FORCE=1)"
 	@echo "                                        (grade one: make grade PHASE=n FILE=notebooks/<module>.ipynb)"
 	@echo "Instructors:"
-	@echo "  make stubs [LEVEL=guided|standard|hard] [PHASE=n]  regenerate exercises/ from solutions/"
+	@echo "  make stubs [LEVEL=guided|standard|hard] [PHASE=n] [FORCE=1]  regenerate exercises/"
+	@echo "                                        (an edited stub is kept unless FORCE=1)"
 	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
 	@echo "  make verify [PHASE=n]                 solutions 100%, stubs 0, every mutant caught, files current"
+	@echo "  make mutate [PHASE=n] [FRESH=1]       generated mutants graded (cached), reports in grader/mutants/"
+	@echo "  make release OUT=dir                  the student bundle: no solutions, mutants or hidden checks"
+	@echo "  make gradescope PHASE=n               build/gradescope-phase<n>.zip, the Gradescope autograder"
+	@echo "  python -m grader batch DIR --phase n [--jobs k] [--shard K/N]; python -m grader merge OUT"
+	@echo "                                        grade a folder of submissions into a gradebook CSV"
 	@echo "Developers:"
 	@echo "  make test                             the project's own tests (includes verify)"
 	@echo "  make lint                             ruff"
@@ -47,16 +54,26 @@ train: $(STAMP)
 	@$(PY) -m grader train --task $(TASK) $(if $(SOLUTION),--solution) $(if $(EPOCHS),--epochs $(EPOCHS))
 
 notebooks: $(STAMP)
-	@$(PY) -m grader notebooks
+	@$(PY) -m grader notebooks $(if $(FORCE),--force)
 
 stubs: $(STAMP)
-	@$(PY) -m grader stubs --level $(LEVEL) $(if $(filter command line,$(origin PHASE)),--phase $(PHASE))
+	@$(PY) -m grader stubs --level $(LEVEL) $(if $(filter command line,$(origin PHASE)),--phase $(PHASE)) $(if $(FORCE),--force)
 
 fixtures: $(STAMP)
 	@$(PY) -m grader fixtures
 
 verify: $(STAMP)
 	@$(PY) -m grader verify $(if $(filter command line,$(origin PHASE)),--phase $(PHASE)) --jobs $(JOBS)
+
+mutate: $(STAMP)
+	@nice -n 10 $(PY) -m grader verify --mutate $(if $(filter command line,$(origin PHASE)),--phase $(PHASE)) --jobs $(JOBS) $(if $(FRESH),--fresh)
+
+release: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make release OUT=dir (a new folder)"; exit 2; }
+	@$(PY) -m grader release --out $(OUT)
+
+gradescope: $(STAMP)
+	@$(PY) -m grader gradescope --phase $(PHASE)
 
 test: $(STAMP)
 	@$(PY) -m pytest

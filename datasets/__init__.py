@@ -6,6 +6,7 @@ Plotting lives in ``datasets.plots`` (it imports matplotlib, so it is not import
 from .synthetic import (
     GENERATORS,
     circle,
+    eight_gaussians,
     make_classification_split,
     moons,
     spirals,
@@ -17,6 +18,7 @@ from .synthetic import (
 __all__ = [
     "GENERATORS",
     "circle",
+    "eight_gaussians",
     "make_classification_split",
     "moons",
     "spirals",

@@ -100,6 +100,16 @@ def swiss_roll(n: int = 1000, seed: Seed = 0, noise: float = 0.0) -> np.ndarray:
     return X + noise * rng.standard_normal((n, 2))
 
 
+def eight_gaussians(n: int = 1000, seed: Seed = 0, radius: float = 0.8,
+                    noise: float = 0.08) -> np.ndarray:
+    """A mixture of 8 equally likely isotropic Gaussians (standard deviation `noise`) centred
+    on the circle of `radius` at angles 0, π/4, …, 7π/4; shape (n, 2). No labels (a density)."""
+    rng = np.random.default_rng(seed)
+    angle = rng.integers(0, 8, n) * (math.pi / 4)
+    centres = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    return centres + noise * rng.standard_normal((n, 2))
+
+
 GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "circle": circle,
     "triangle": triangle,

@@ -32,15 +32,28 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--junit", type=Path, help="write JUnit XML here")
     g.add_argument("--markdown", type=Path, help="write a Markdown report here")
     g.add_argument("--quiet", action="store_true", help="the table only, no failure details")
+    g.add_argument("--hidden", action="store_true", help="add the hidden checks (instructors)")
+    g.add_argument(
+        "--memory", default="768M", help="memory of the whole run, judge + worker (default 768M)"
+    )
+    g.add_argument(
+        "--require-sandbox", action="store_true", help="refuse to grade without a sandbox"
+    )
     v = sub.add_parser("verify", help="check that the course is sound")
     v.add_argument("--phase", type=int, action="append")
     v.add_argument("--jobs", type=int, default=2)
+    v.add_argument(
+        "--mutate", action="store_true", help="mutation analysis: refresh the mutation reports"
+    )
+    v.add_argument("--fresh", action="store_true", help="with --mutate: regrade every mutant")
     sub.add_parser("progress", help="points per phase and what to do next")
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
     s.add_argument("--level", choices=["guided", "standard", "hard"], default="standard")
     s.add_argument("--out", type=Path, help="write here instead of exercises/")
     s.add_argument("--phase", type=int, action="append", help="only this phase (repeatable)")
-    sub.add_parser("notebooks", help="write notebooks/ from exercises/")
+    s.add_argument("--force", action="store_true", help="overwrite stubs that were edited")
+    n = sub.add_parser("notebooks", help="write notebooks/ from exercises/")
+    n.add_argument("--force", action="store_true", help="overwrite notebooks that were edited")
     f = sub.add_parser("fixtures", help="record golden and mutant outputs")
     f.add_argument("--phase", type=int, action="append")
     t = sub.add_parser("train", help="run a capstone on your own code (plots, summary.json)")
@@ -48,12 +61,48 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--solution", action="store_true", help="use solutions/ (the reference run)")
     t.add_argument("--epochs", type=int, help="override the task's number of epochs")
     t.add_argument("--out", type=Path, help="write here instead of runs/<task>-<time>/")
+    b = sub.add_parser("batch", help="grade a folder of submissions into a gradebook CSV")
+    b.add_argument("directory", type=Path, help="one .py, .ipynb, folder or .zip per submission")
+    b.add_argument("--phase", type=int, required=True)
+    b.add_argument("--jobs", type=int, help="gradings at once (default: what memory allows)")
+    b.add_argument("--out", type=Path, help="default grades/phase<n>/")
+    b.add_argument("--shard", help="K/N: grade only the K-th of N deterministic shares")
+    mg = sub.add_parser("merge", help="join shard gradebooks into gradebook.csv")
+    mg.add_argument("paths", type=Path, nargs="+", help="shard gradebooks, or folders of them")
+    mg.add_argument("--out", type=Path, help="default: gradebook.csv next to the first shard")
+    r = sub.add_parser("release", help="write the student bundle (no solutions, no hidden checks)")
+    r.add_argument("--out", type=Path, required=True, help="a new folder (a git repository)")
+    gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip of a phase")
+    gs.add_argument("--phase", type=int, required=True)
+    gs.add_argument("--out", type=Path, help="default build/gradescope-phase<n>.zip")
+    gs.add_argument(
+        "--run",
+        type=Path,
+        metavar="ROOT",
+        help="inside Gradescope: grade ROOT/submission into ROOT/results/results.json",
+    )
     return parser
+
+
+# commands that need what only the course repository has (solutions/, mutants, hidden checks)
+INSTRUCTOR_ONLY = ("verify", "stubs", "fixtures", "batch", "merge", "release", "gradescope")
+
+
+def _needs_course(args) -> bool:
+    """Instructor commands need the course repository; grading inside Gradescope does not."""
+    return args.command in INSTRUCTOR_ONLY and not (args.command == "gradescope" and args.run)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     console = Console(highlight=False)
+    if _needs_course(args) and not (registry.ROOT / "solutions").is_dir():
+        console.print(
+            f"`{args.command}` is an instructor command: it needs the course repository "
+            "(solutions/), which a student release does not include.",
+            markup=False,
+        )
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args, console)
     except (KeyError, ValueError) as error:  # unknown phase/exercise, unreadable submission
@@ -65,12 +114,21 @@ def main(argv: list[str] | None = None) -> int:
 def _grade(args, console: Console) -> int:
     from grader.report import render_terminal, write_json, write_junit, write_markdown
     from grader.runner import grade
+    from grader.session import Budget, parse_memory
 
     phase = registry.phase(args.phase)
     if args.exercise:
         for id in args.exercise:
             phase.exercise(id)
-    result = grade(phase, args.file, exercises=args.exercise, full=args.full)
+    limits = Budget(parse_memory(args.memory)).limits(require_sandbox=args.require_sandbox)
+    result = grade(
+        phase,
+        args.file,
+        exercises=args.exercise,
+        full=args.full,
+        hidden=args.hidden,
+        limits=limits,
+    )
     render_terminal(result, console, details=not args.quiet)
     for path, write in (
         (args.json, write_json),
@@ -86,11 +144,13 @@ def _grade(args, console: Console) -> int:
 def _verify(args, console: Console) -> int:
     from grader.verify import verify
 
-    return (
-        EXIT_OK
-        if verify(args.phase, args.jobs, log=lambda m: console.print(m, markup=False))
-        else EXIT_UNSOUND
-    )
+    log = lambda m: console.print(m, markup=False)  # noqa: E731
+    if args.mutate:
+        from grader.mutation.analyse import analyse
+
+        wide = lambda m: console.print(m, markup=False, soft_wrap=True)  # noqa: E731 - diffs
+        return EXIT_OK if analyse(args.phase, args.jobs, args.fresh, log=wide) else EXIT_UNSOUND
+    return EXIT_OK if verify(args.phase, args.jobs, log=log) else EXIT_UNSOUND
 
 
 def _progress(args, console: Console) -> int:
@@ -124,7 +184,7 @@ def _progress(args, console: Console) -> int:
 def _stubs(args, console: Console) -> int:
     from grader.stubgen import EXERCISES, write_stubs
 
-    for path in write_stubs(args.level, args.out or EXERCISES, args.phase):
+    for path in write_stubs(args.level, args.out or EXERCISES, args.phase, args.force):
         console.print(f"wrote {path} ({args.level})")
     return EXIT_OK
 
@@ -132,7 +192,7 @@ def _stubs(args, console: Console) -> int:
 def _notebooks(args, console: Console) -> int:
     from grader.notebooks import write_notebooks
 
-    for path in write_notebooks():
+    for path in write_notebooks(force=args.force):
         console.print(f"wrote {path}")
     return EXIT_OK
 
@@ -165,8 +225,52 @@ def _train(args, console: Console) -> int:
     return EXIT_OK
 
 
+def _batch(args, console: Console) -> int:
+    from grader import batch
+
+    phase = registry.phase(args.phase)
+    path = batch.run(
+        args.directory, phase, args.out, jobs=args.jobs, shard=batch.parse_shard(args.shard)
+    )
+    _, rows = batch.read_gradebook(path)
+    statuses = {s: sum(r["status"] == s for r in rows) for s in batch.STATUSES}
+    console.print(
+        f"wrote {path}: " + ", ".join(f"{n} {s}" for s, n in statuses.items() if n), markup=False
+    )
+    return EXIT_OK
+
+
+def _merge(args, console: Console) -> int:
+    from grader import batch
+
+    console.print(f"wrote {batch.merge(args.paths, args.out)}", markup=False)
+    return EXIT_OK
+
+
+def _release(args, console: Console) -> int:
+    from grader import release
+
+    console.print(f"wrote the student release {release.build(args.out)}", markup=False)
+    return EXIT_OK
+
+
+def _gradescope(args, console: Console) -> int:
+    from grader import gradescope
+
+    phase = registry.phase(args.phase)
+    if args.run:
+        gradescope.autograde(phase, args.run, console)
+        return EXIT_OK
+    console.print(f"wrote {gradescope.build(phase, args.out)}", markup=False)
+    return EXIT_OK
+
+
 COMMANDS = {
     "grade": _grade,
+    "batch": _batch,
+    "merge": _merge,
+    "release": _release,
+    "gradescope": _gradescope,
     "verify": _verify,
     "progress": _progress,
     "stubs": _stubs,

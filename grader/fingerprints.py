@@ -72,30 +72,40 @@ def signature(reference: dict, mutant: dict) -> list[str]:
     )
 
 
-def recognise(session: Session, module, phase: Phase, exercise: str, function) -> str | None:
-    """The explanation of the known mistake the student's outputs match, if any."""
+def recognise(session: Session, module, phase: Phase, exercise: str, function) -> list[str]:
+    """The explanations of the known mistakes the student's outputs match, most specific first.
+
+    A mutant matches when the student's outputs equal its own on its whole signature. A match
+    whose signature lies inside another match's is that one's shadow and is dropped; what
+    remains are distinct mistakes (a wrong relu and a wrong tanh), all named. Calls that hung
+    earlier are not made again (the session refuses them), so a hang is never re-run here.
+    """
     recorded = load(phase, exercise)
     if not recorded:
-        return None
+        return []
     session.begin_check()
     try:
         outputs = as_arrays(function(module))
     except Exception:  # noqa: BLE001 - a failing submission may fail here too: then no match
-        return None
+        return []
     finally:
         session.end_check()
     explanations = {m.id: m.why for m in mutants_module.load(phase)}
-    best, best_size = None, 0
+    matches: list[tuple[frozenset, str]] = []
     for owner, values in recorded.items():
         if owner == "reference" or owner not in explanations:
             continue
-        keys = signature(recorded["reference"], values)
+        keys = frozenset(signature(recorded["reference"], values))
         if keys and all(
             k in outputs and k in values and _same(outputs[k], values[k]) for k in keys
         ):
-            if len(keys) > best_size:
-                best, best_size = explanations[owner], len(keys)
-    return best
+            matches.append((keys, explanations[owner]))
+    matches.sort(key=lambda match: -len(match[0]))
+    kept: list[tuple[frozenset, str]] = []
+    for keys, why in matches:
+        if not any(keys <= other for other, _ in kept) and why not in (w for _, w in kept):
+            kept.append((keys, why))
+    return [why for _, why in kept]
 
 
 def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray]:

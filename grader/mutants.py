@@ -40,7 +40,9 @@ def load(phase: Phase) -> list[Mutant]:
         return []
     data = tomllib.loads(path.read_text())
     mutants = [
-        Mutant(m["id"], m["exercise"], m["why"], m["old"], m["new"]) for m in data.get("mutant", [])
+        # a student release keeps id, exercise and why only (old → new is solution text)
+        Mutant(m["id"], m["exercise"], m["why"], m.get("old", ""), m.get("new", ""))
+        for m in data.get("mutant", [])
     ]
     ids = [m.id for m in mutants]
     if len(ids) != len(set(ids)):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 
+from grader.manifest import write_generated
 from grader.registry import ROOT, phases
 from grader.submission import EXERCISES
 
@@ -59,9 +60,12 @@ def _is_import_run(chunk: list[str], line: str) -> bool:
     return line.startswith(("import ", "from ")) and chunk[-1].startswith(("import ", "from "))
 
 
-def write_notebooks(source_dir: Path = EXERCISES, target: Path = NOTEBOOKS) -> list[Path]:
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+def write_notebooks(
+    source_dir: Path = EXERCISES, target: Path = NOTEBOOKS, force: bool = False
+) -> list[Path]:
+    """One notebook per phase module of `source_dir`; a notebook a student has edited is never
+    overwritten (grader/manifest.py) unless `force`."""
+    files = {}
     for phase in phases().values():
         module = source_dir / phase.filename
         if not module.exists():
@@ -73,7 +77,7 @@ def write_notebooks(source_dir: Path = EXERCISES, target: Path = NOTEBOOKS) -> l
             f"`make grade PHASE={phase.number} FILE=notebooks/{phase.module}.ipynb`."
         )
         notebook.cells = [nbformat.v4.new_markdown_cell(intro), *cells_of(module.read_text())]
-        path = target / f"{phase.module}.ipynb"
-        nbformat.write(notebook, path)
-        written.append(path)
-    return written
+        for index, cell in enumerate(notebook.cells):
+            cell.id = f"cell-{index}"  # fixed ids: the same stub gives the same notebook bytes
+        files[target / f"{phase.module}.ipynb"] = nbformat.writes(notebook) + "\n"
+    return write_generated(files, force)

@@ -25,6 +25,11 @@ class Exercise:
     requires: tuple[str, ...]
     anchor: str
     phase: int
+    # calls documented to write into their arguments ("sgd_step", "Linear.backward"): exempt
+    # from the worker's in-place watch (grader/worker/watch.py)
+    in_place: tuple[str, ...] = ()
+    # calls documented to return an argument or a view of it ("Dropout.forward" in eval)
+    may_alias: tuple[str, ...] = ()
 
     @property
     def reading(self) -> str:
@@ -40,6 +45,9 @@ class Phase:
     forbidden_apis: tuple[str, ...]  # dotted attributes, e.g. "torch.nn.MultiheadAttention"
     numpy_only: bool
     exercises: tuple[Exercise, ...]
+    # outputs sharing memory with inputs are the phase's convention (views, `unbroadcast`
+    # returning its argument): only in-place changes are watched, not aliasing
+    outputs_may_alias: bool = False
 
     @property
     def forbidden(self) -> tuple[str, ...]:
@@ -48,6 +56,15 @@ class Phase:
     @property
     def filename(self) -> str:
         return f"{self.module}.py"
+
+    @property
+    def in_place(self) -> frozenset[str]:
+        """Every call of the phase documented to change its arguments in place."""
+        return frozenset(name for e in self.exercises for name in e.in_place)
+
+    @property
+    def may_alias(self) -> frozenset[str]:
+        return frozenset(name for e in self.exercises for name in e.may_alias)
 
     @property
     def max_points(self) -> int:
@@ -78,6 +95,8 @@ def _load(path: Path) -> Phase:
             requires=tuple(e.get("requires", ())),
             anchor=e["anchor"],
             phase=int(data["number"]),
+            in_place=tuple(e.get("in_place", ())),
+            may_alias=tuple(e.get("may_alias", ())),
         )
         for e in data.get("exercise", [])
     )
@@ -89,6 +108,7 @@ def _load(path: Path) -> Phase:
         forbidden_apis=tuple(data.get("forbidden_apis", ())),
         numpy_only=bool(data.get("numpy_only")),
         exercises=exercises,
+        outputs_may_alias=bool(data.get("outputs_may_alias", not data.get("numpy_only"))),
     )
 
 

@@ -66,6 +66,10 @@ def render_terminal(
         f"[bold]Total: {result.score:g} / {result.max_score:g} points[/bold] "
         f"({result.seconds:.1f} s)"
     )
+    if result.isolation:
+        console.print(f"[dim]worker isolation: {result.isolation}[/dim]")
+    if result.withheld:
+        console.print(hidden_line(result), markup=False)
     todo = next((ex for ex in result.exercises if ex.status != "passed"), None)
     if todo is not None:
         console.print(
@@ -111,8 +115,19 @@ def _render_details(result: PhaseResult, console: Console) -> None:
         console.print(f"  Read: {ex.exercise.reading}")
 
 
+def hidden_line(result: PhaseResult) -> str:
+    """What a student learns about the hidden checks a run did not grade: how many."""
+    return (
+        f"hidden checks: {result.withheld} (graded by your instructor after the deadline; "
+        f"the points above are spread over the checks you can see)"
+    )
+
+
 def gradescope(result: PhaseResult) -> dict:
-    """Gradescope's results.json: score, max_score, execution_time, output, tests, extra_data."""
+    """Gradescope's results.json: score, max_score, execution_time, output, tests, extra_data.
+
+    Hidden checks carry `visibility: after_due_date`; the autograder's stdout stays hidden
+    (every message a student should read is in a test's `output`)."""
     tests = []
     for ex in result.exercises:
         total = sum(c.spec.weight for c in ex.checks) or 1.0
@@ -134,6 +149,7 @@ def gradescope(result: PhaseResult) -> dict:
                     "status": "passed" if earned == share and check.passed else "failed",
                     "output": output.strip(),
                     "tags": [ex.exercise.id, check.spec.category],
+                    "visibility": "after_due_date" if check.spec.hidden else "visible",
                 }
             )
     return {
@@ -142,10 +158,14 @@ def gradescope(result: PhaseResult) -> dict:
         "execution_time": round(result.seconds, 2),
         "output": f"Phase {result.phase.number} — {result.phase.title}: "
         f"{result.score:g} / {result.max_score:g}"
-        + (f"\n{result.import_error}" if result.import_error else ""),
+        + (f"\n{result.import_error}" if result.import_error else "")
+        + (f"\n{hidden_line(result)}" if result.withheld else ""),
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
         "tests": tests,
         "extra_data": {
             "phase": result.phase.number,
+            "isolation": result.isolation,
             "exercises": {
                 ex.exercise.id: {
                     "score": ex.score,
@@ -218,6 +238,7 @@ def write_markdown(result: PhaseResult, path: Path) -> None:
         "",
         f"**{result.score:g} / {result.max_score:g} points** for `{result.target}` "
         f"({result.seconds:.1f} s)",
+        *(["", hidden_line(result)] if result.withheld else []),
         "",
         "| exercise | points | status | what next |",
         "|---|---|---|---|",

@@ -9,6 +9,7 @@ import importlib
 import pkgutil
 import shutil
 import time
+import tomllib
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from grader import fingerprints
 from grader.checks import CheckFailed, CheckSpec
+from grader.checks import contracts
 from grader.forbidden import Violation, scan
 from grader.registry import Exercise, Phase, exercise_by_id
 from grader.registry import phase as phase_by_number
@@ -28,7 +30,7 @@ from grader.session import (
     WorkerCrashed,
     WorkerTimeout,
 )
-from grader.submission import EXERCISES, prepare
+from grader.submission import EXERCISES, nothing_defined, prepare
 
 # how a check ended, beyond passing: each kind has a short label in the report
 KINDS = {
@@ -63,12 +65,22 @@ class ExerciseResult:
     exercise: Exercise
     checks: list[CheckResult]
     violations: list[Violation] = field(default_factory=list)
-    mistake: str | None = None  # a recognised known mistake (mutant explanation)
+    # recognised known mistakes (mutant explanations), the most specific first
+    mistakes: list[str] = field(default_factory=list)
     blocked_by: list[str] = field(default_factory=list)  # failing prerequisites
 
     @property
     def max_score(self) -> float:
         return float(self.exercise.points)
+
+    @property
+    def mistake(self) -> str | None:
+        """The recognised mistakes in one sentence (several are named together)."""
+        if not self.mistakes:
+            return None
+        if len(self.mistakes) == 1:
+            return self.mistakes[0]
+        return " Also: ".join(self.mistakes)
 
     @property
     def score(self) -> float:
@@ -102,6 +114,8 @@ class PhaseResult:
     exercises: list[ExerciseResult]
     seconds: float
     import_error: str | None = None
+    withheld: int = 0  # hidden checks of the graded exercises that this run did not grade
+    isolation: str = ""  # how the worker was sandboxed (grader.sandbox.LABELS)
 
     @property
     def score(self) -> float:
@@ -117,7 +131,8 @@ class PhaseResult:
 
 
 def collect(phase: Phase) -> tuple[dict[str, list[CheckSpec]], dict[str, object]]:
-    """The phase's checks by exercise (in file order) and its fingerprint functions."""
+    """The phase's checks by exercise (in file order, hidden ones included) and its
+    fingerprint functions."""
     package = importlib.import_module(f"grader.tests.phase{phase.number}")
     checks: dict[str, list[CheckSpec]] = {e.id: [] for e in phase.exercises}
     prints: dict[str, object] = {}
@@ -130,10 +145,29 @@ def collect(phase: Phase) -> tuple[dict[str, list[CheckSpec]], dict[str, object]
                     raise ValueError(
                         f"{module.__name__}.{spec.name}: unknown exercise {spec.exercise!r}"
                     )
+                if spec.hidden != info.name.startswith(HIDDEN_PREFIX):
+                    # make release drops hidden*.py whole: a hidden check elsewhere would ship
+                    raise ValueError(
+                        f"{module.__name__}.{spec.name}: hidden checks live in "
+                        f"{HIDDEN_PREFIX}*.py modules, and only hidden checks do"
+                    )
                 checks[spec.exercise].append(spec)
             if getattr(value, "__fingerprint__", None) and value.__module__ == module.__name__:
                 prints[value.__fingerprint__] = value
     return checks, prints
+
+
+HIDDEN_PREFIX = "hidden"
+
+
+def hidden_counts(phase: Phase, checks: dict[str, list[CheckSpec]]) -> dict[str, int]:
+    """Hidden checks per exercise: those declared here, or in a student release (which ships
+    no hidden module) the counts `make release` wrote to tests/phaseN/hidden.toml."""
+    counts = {id: sum(s.hidden for s in specs) for id, specs in checks.items()}
+    released = Path(__file__).parent / "tests" / f"phase{phase.number}" / "hidden.toml"
+    if not any(counts.values()) and released.exists():
+        counts.update(tomllib.loads(released.read_text()).get("hidden", {}))
+    return counts
 
 
 def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
@@ -157,6 +191,10 @@ def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
         result = _internal(spec, error)
     finally:
         session.end_check()
+    if result.kind in ("passed", "wrong"):
+        broken = contracts.argument_breach(session.observed, spec.exercise)
+        if broken is not None:  # the worker saw an argument changed in place or aliased
+            result = CheckResult(spec, "wrong", str(broken), broken.hint)
     if session.violations and result.kind not in ("import",):
         result = CheckResult(
             spec,
@@ -172,6 +210,8 @@ def _student_error(spec: CheckSpec, error: StudentError) -> CheckResult:
         return CheckResult(spec, "not_implemented", error.message or "not implemented yet")
     if error.forbidden:
         return CheckResult(spec, "forbidden", error.message)
+    if error.oversized:  # refused unread by the judge (grader.session, "Replies")
+        return CheckResult(spec, "wrong", error.message)
     where = f"\n    at {error.where[-1]}" if error.where else ""
     message = f"your code raised {error.type}: {error.message} (while {error.what}){where}"
     example = getattr(error, "example", None)
@@ -206,9 +246,13 @@ def grade(
     limits: Limits | None = None,
     recognise: bool = True,
     prerequisites: bool = True,
+    hidden: bool = False,
     session_class: type[Session] = Session,
 ) -> PhaseResult:
     """Grade `target` (default exercises/) on `phase`; `exercises` restricts to some ids.
+
+    `hidden` adds the hidden checks (batch, Gradescope and verify runs); without it they are
+    only counted, in PhaseResult.withheld.
 
     `recognise` names known mistakes; `prerequisites` grades failing prerequisites from
     earlier phases to name them (verify turns both off where it does not need them).
@@ -232,17 +276,28 @@ def grade(
     )
     results: list[ExerciseResult] = []
     import_error = None
+    withheld = 0
+    isolation = ""
     try:
         with session_class(submission, limits) as session:
+            isolation = session.isolation.label
             module = None
             try:
                 module = session.module()
             except ImportFailed as failure:
                 import_error = str(failure)
+            import_error = import_error or nothing_defined(source, phase)  # one line, not one a check
             checks, prints = collected.result()
+            if not hidden:
+                counts = hidden_counts(phase, checks)
+                withheld = sum(counts.get(e.id, 0) for e in selected)
             for exercise in selected:
                 found = [v for v in violations if v.exercise in (None, exercise.id)]
-                specs = [s for s in checks[exercise.id] if full or not s.full_only]
+                specs = [
+                    s
+                    for s in checks[exercise.id]
+                    if (full or not s.full_only) and (hidden or not s.hidden)
+                ]
                 if import_error:
                     outcome = [CheckResult(s, "import", import_error) for s in specs]
                 elif found:
@@ -257,7 +312,7 @@ def grade(
                     and exercise.id in prints
                     and result.status != "not implemented yet"
                 ):
-                    result.mistake = fingerprints.recognise(
+                    result.mistakes = fingerprints.recognise(
                         session, module, phase, exercise.id, prints[exercise.id]
                     )
                 results.append(result)
@@ -269,28 +324,40 @@ def grade(
     )
     _mark_blocked(results, earlier)
     return PhaseResult(
-        phase, str(target or "exercises/"), results, time.monotonic() - started, import_error
+        phase,
+        str(target or "exercises/"),
+        results,
+        time.monotonic() - started,
+        import_error,
+        withheld,
+        isolation,
     )
 
 
 def _run_exercise(session: Session, module, specs: list[CheckSpec]) -> list[CheckResult]:
-    """Run an exercise's checks; after a timeout or crash the rest are reported, not re-run
-    (a hang would otherwise cost its time limit once per check)."""
+    """Run an exercise's checks. A call that hung or crashed is not made again (the session
+    remembers it), so it costs the checks that need that function, not its neighbours'; after
+    MAX_FAULTS distinct hangs in one exercise the rest are reported, not run (each would cost
+    its time limit)."""
     outcome: list[CheckResult] = []
+    known = len(session.faulted)
     for spec in specs:
         fatal = next((r for r in outcome if r.kind in ("timeout", "crash")), None)
-        if fatal is not None:
+        if fatal is not None and len(session.faulted) - known >= MAX_FAULTS:
             outcome.append(
                 CheckResult(
                     spec,
                     fatal.kind,
-                    f"not run: an earlier check of this "
-                    f"exercise {KINDS[fatal.kind]} ({fatal.message})",
+                    f"not run: {MAX_FAULTS} functions of this exercise hung or crashed "
+                    f"({fatal.message})",
                 )
             )
         else:
             outcome.append(run_check(session, module, spec))
     return outcome
+
+
+MAX_FAULTS = 3
 
 
 def _failing_earlier_prerequisites(

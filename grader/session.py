@@ -7,8 +7,30 @@
         w = fetch(layer.weight)           # read an attribute as a plain value
 
 Limits (Limits below): wall time per call and per check (SIGKILL the worker's process group and
-every descendant, then respawn on the next call), address space, output file size, recursion.
-A crash, exit, hang or protocol garbage costs only the call in flight.
+every descendant, then respawn on the next call), resident memory, reply size, output file size,
+recursion. A crash, exit, hang, memory blow-up, oversized reply or protocol garbage costs only
+the call in flight. The worker runs in the strongest sandbox the system offers (grader.sandbox).
+
+Memory. One budget covers a grading run (`--memory`, default 768 MiB: Gradescope's container).
+The judge's share is fixed by measurement: its peak resident set on phases 0–5 is 250–320 MiB
+(it imports torch for the oracles), plus two copies of the largest reply it accepts; the worker
+gets the rest. Measured worker peaks: 40–55 MiB on the NumPy phases, 240–270 MiB on the torch
+phases (bench/memory.py prints them). The worker's limit is enforced on resident memory, which is
+what a container's OOM killer counts, by a watchdog in the judge that sums the RSS of the
+worker's process tree every 50 ms while a call is in flight and kills it past the limit.
+RLIMIT_AS counts address space, and torch reserves ~350 MiB more of it than it touches at import,
+so it is only a backstop, set 768 MiB above the resident limit: it turns one gigantic allocation
+into a MemoryError at once. A memory cgroup would be the best enforcement, but cgroup v2 with a
+memory controller is rarely writable where the grader runs (not in Gradescope's container, not
+here), so the watchdog is what runs everywhere.
+
+Replies. Every call carries a cap: what the judge will read of the answer. By default it
+follows from the call's inputs (REPLY_FACTOR × their bytes, clamped to [REPLY_FLOOR,
+REPLY_CEILING]; the largest honest reply in phases 0–5 is 8.4 MB, 26× its inputs); a check can
+state it with `reply_limit(m, like=expected)`. The worker answers a reply over its cap with a
+description instead; a worker that ignores the cap is caught from the reply's sizes, which come
+before any payload, and killed. Either way the check fails with "your relu returned an array
+of shape (14000, 14000) float64 (1.5 GB) …" and nothing else is spent.
 """
 
 from __future__ import annotations
@@ -22,16 +44,108 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from grader import sandbox
 from grader.worker import protocol
 
 WORKER_SOURCES = Path(__file__).parent / "worker"
 PROBE_SOURCES = Path(__file__).parent / "probes"
-BOOT = "import sys; sys.path.insert(0, sys.argv[3]); import _gradschool_worker.main as m; m.main()"
-PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "TMPDIR")
+PROJECT = Path(__file__).resolve().parent.parent
+BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[3]); import _gradschool_worker.sandbox as s; "
+    "s.enter(sys.argv[4]) if len(sys.argv) > 4 else None; "
+    "import _gradschool_worker.main as m; m.main()"
+)
+PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+MiB = 1 << 20
+DEFAULT_MEMORY = 768 * MiB  # Gradescope's default container (with half a vCPU)
+JUDGE_MEMORY = 400 * MiB  # measured judge peak 320 MiB + two copies of REPLY_CEILING + slack
+MIN_WORKER_MEMORY = 160 * MiB  # a NumPy worker peaks at 55 MiB; torch phases need ~300
+ADDRESS_SPACE_SLACK = 768 * MiB  # torch's untouched reservations (VmPeak − VmHWM ≈ 350 MiB)
+REPLY_FLOOR = 16 * MiB
+REPLY_FACTOR = 32
+REPLY_CEILING = 32 * MiB
+WATCH_SECONDS = 0.05
+
+
+def parse_memory(text: str | int) -> int:
+    """'768M', '1.5G', '805306368' → bytes (K, M, G are powers of 1024)."""
+    if isinstance(text, int):
+        return text
+    units = {"K": 1 << 10, "M": MiB, "G": 1 << 30}
+    spec = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    try:
+        if spec and spec[-1] in units:
+            return int(float(spec[:-1]) * units[spec[-1]])
+        return int(spec)
+    except ValueError:
+        raise ValueError(f"--memory {text!r}: expected bytes or a size like 768M or 2G") from None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The memory of one grading run (judge and worker together), split explicitly."""
+
+    total: int = DEFAULT_MEMORY
+
+    @property
+    def judge(self) -> int:
+        return JUDGE_MEMORY
+
+    @property
+    def worker(self) -> int:
+        return self.total - self.judge
+
+    def __post_init__(self) -> None:
+        if self.worker < MIN_WORKER_MEMORY:
+            raise ValueError(
+                f"--memory {self.total // MiB}M leaves the worker {self.worker // MiB} MiB after "
+                f"the judge's {self.judge // MiB} MiB; give at least "
+                f"{(self.judge + MIN_WORKER_MEMORY) // MiB}M (torch phases: 768M)"
+            )
+
+    def limits(self, **overrides: Any) -> Limits:
+        return Limits(memory_bytes=self.worker, **overrides)
+
+    def describe(self) -> str:
+        return (
+            f"{self.total // MiB} MiB (judge {self.judge // MiB} MiB, "
+            f"worker {self.worker // MiB} MiB)"
+        )
+
+
+def jobs_for(budget: Budget, available: int | None = None, cpus: int | None = None) -> int:
+    """How many grading runs of `budget` fit side by side here (batch grading's --jobs)."""
+    available = _available_memory() if available is None else available
+    cpus = len(os.sched_getaffinity(0)) if cpus is None else cpus
+    return max(1, min(cpus, available // budget.total))
+
+
+def _available_memory() -> int:
+    """MemAvailable, or the memory cgroup's limit when that is smaller."""
+    found = []
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            found.append(int(text))
+    return min(found) if found else DEFAULT_MEMORY
 
 
 @dataclass(frozen=True)
@@ -39,9 +153,14 @@ class Limits:
     call_seconds: float = 20.0  # one call into the worker
     check_seconds: float = 60.0  # everything one check does
     import_seconds: float = 30.0  # importing the submission (torch phases import torch)
-    memory_bytes: int = 6 << 30  # RLIMIT_AS of the worker
+    memory_bytes: int = Budget().worker  # resident memory of the worker's process tree
     output_bytes: int = 16 << 20  # what the submission may print or write to one file
     recursion_limit: int = 2000
+    require_sandbox: bool = False  # refuse to grade when no isolation works (grader.sandbox)
+
+    @property
+    def address_space_bytes(self) -> int:
+        return self.memory_bytes + ADDRESS_SPACE_SLACK
 
 
 @dataclass
@@ -67,6 +186,10 @@ class WorkerCrashed(WorkerFault):
     pass
 
 
+class MemoryExceeded(WorkerCrashed):
+    """The watchdog killed the worker: its process tree's resident memory passed the limit."""
+
+
 class ImportFailed(Exception):
     """The submission could not be imported; every check of the phase fails with this."""
 
@@ -80,6 +203,7 @@ class StudentError(Exception):
         self.where = [str(line) for line in info.get("where", [])][-6:]
         self.not_implemented = bool(info.get("not_implemented"))
         self.forbidden = bool(info.get("forbidden"))
+        self.oversized = bool(info.get("oversized"))  # a reply larger than the check accepts
         self.what = what
         super().__init__(f"{self.type}: {self.message}")
 
@@ -112,15 +236,27 @@ def _descendants(pid: int) -> list[int]:
 class Session:
     """One submission, one worker at a time (respawned after a fault), many calls."""
 
-    def __init__(self, submission: Submission, limits: Limits | None = None):
+    def __init__(
+        self,
+        submission: Submission,
+        limits: Limits | None = None,
+        isolation: sandbox.Isolation | None = None,
+    ):
         self.submission = submission
         self.limits = limits or Limits()
+        self.isolation = isolation or sandbox.choose(require=self.limits.require_sandbox)
+        self.reply_cap: tuple[int, str] | None = None  # set by reply_limit()
+        self.peak_memory = 0  # the worker tree's largest resident set seen (bytes)
         self.process: subprocess.Popen | None = None
         self.import_error: ImportFailed | None = None
         self.check_deadline: float | None = None
         self.check_fault: Exception | None = None
+        # calls that hung (their own time limit) or crashed the worker, by description: not
+        # run again this session, so a `while True` in relu costs relu's checks only, once
+        self.faulted: dict[str, WorkerFault] = {}
         self.warnings: list[str] = []
         self.violations: list[str] = []
+        self.observed: list[dict] = []  # in-place changes and aliasing the worker saw this check
         self.calls = 0
         self.generation = 0  # bumped at every respawn: older handles are stale
         self.module_handle: int | None = None
@@ -138,6 +274,7 @@ class Session:
 
     def close(self) -> None:
         if self.process is not None:
+            self.peak_memory = max(self.peak_memory, _tree_peak(self.process.pid))
             try:
                 protocol.send(self.to_worker, {"op": "bye"}, [])
                 self.process.wait(timeout=2)
@@ -161,7 +298,9 @@ class Session:
             workdir / "_gradschool_worker" / "probes",
             ignore=shutil.ignore_patterns("__pycache__"),
         )
+        shutil.copyfile(sandbox.__file__, workdir / "_gradschool_worker" / "sandbox.py")
         os.chmod(workdir, 0o700)
+        self.isolation.prepare(workdir, PROJECT)
         return workdir
 
     def _spawn(self) -> None:
@@ -170,16 +309,21 @@ class Session:
         self.preexisting_children = set(_children_of(os.getpid()))
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
-        limits = self.limits
+        limits, isolation = self.limits, self.isolation
 
         def set_limits() -> None:
-            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+            ceiling = resource.getrlimit(resource.RLIMIT_AS)[1]  # a limit set on the whole run
+            space = limits.address_space_bytes
+            space = space if ceiling == resource.RLIM_INFINITY else min(space, ceiling)
+            resource.setrlimit(resource.RLIMIT_AS, (space, space))
             resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_bytes, limits.output_bytes))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            isolation.preexec()
 
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         env.update(
             HOME=str(self.workdir),
+            TMPDIR=str(self.workdir),
             PYTHONHASHSEED="0",
             PYTHONDONTWRITEBYTECODE="1",
             OMP_NUM_THREADS="1",
@@ -190,15 +334,18 @@ class Session:
         self.log_path = self.workdir / "output.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-I",
-                    "-c",
-                    BOOT,
-                    str(to_worker_r),
-                    str(from_worker_w),
-                    str(self.workdir),
-                ],
+                self.isolation.command(
+                    [
+                        sys.executable,
+                        "-I",
+                        "-c",
+                        BOOT,
+                        str(to_worker_r),
+                        str(from_worker_w),
+                        str(self.workdir),
+                    ],
+                    self.workdir,
+                ),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -287,6 +434,7 @@ class Session:
         self.check_deadline = time.monotonic() + (seconds or self.limits.check_seconds)
         self.check_fault = None
         self.violations = []
+        self.observed = []
 
     def end_check(self) -> None:
         self.check_deadline = None
@@ -307,22 +455,37 @@ class Session:
         """Send one request, decode its value; raise StudentError, WorkerFault or ImportFailed."""
         if self.check_fault is not None:
             raise self.check_fault  # a check that hung once is not run again and again
+        if what in self.faulted:
+            earlier = self.faulted[what]
+            raise type(earlier)(f"not run again: earlier, {earlier}")
         self._ensure_worker()  # before encoding: handles are checked against this generation
         now = time.monotonic()
         seconds = self.limits.call_seconds
         if self.check_deadline is not None:
             seconds = max(0.0, min(seconds, self.check_deadline - now))
+        own_limit = seconds >= self.limits.call_seconds  # a hang here is this call's own
         args, buffers = protocol.encode(header.pop("values", ([], {})), self._check_handle)
         header["args"], header["kwargs"] = args["t"][0], args["t"][1]
+        header["cap"], expected = self._cap_for(header, buffers)
         self.calls += 1
         try:
             reply = self._exchange(header, buffers, seconds, what)
+        except protocol.ReplyTooLarge as big:
+            reply = {"ok": False, "oversized": {"bytes": big.size, "arrays": _arrays_of(big)}}
         except WorkerFault as fault:
             if self.check_deadline is not None:
                 self.check_fault = fault
+            if own_limit or isinstance(fault, WorkerCrashed):
+                self.faulted[what] = fault
             raise
         self.warnings = [str(w) for w in reply.get("warnings", [])][:5]
         self.violations += [str(v)[:300] for v in reply.get("violations", [])][:5]
+        self.observed += _observations(reply)
+        if reply.get("oversized"):
+            error = _oversized(reply["oversized"], header, expected, what)
+            if self.check_deadline is not None:
+                self.check_fault = error  # the rest of the check would only ask again
+            raise error
         if not reply.get("ok"):
             error = StudentError(reply.get("error", {}), what)
             if error.not_implemented and self.check_deadline is not None:
@@ -333,16 +496,36 @@ class Session:
         except protocol.ProtocolError as exc:
             raise WorkerCrashed(f"the worker sent a malformed value while {what}: {exc}") from None
 
+    def _cap_for(self, header: dict, buffers: list) -> tuple[int, str | None]:
+        """The reply cap of one call (reply_limit's, else derived from the inputs' size)."""
+        if self.reply_cap is not None:
+            return self.reply_cap
+        inputs = protocol.value_size(buffers) + len(str(header.get("args", "")))
+        return min(REPLY_CEILING, max(REPLY_FLOOR, REPLY_FACTOR * inputs)), None
+
     def _exchange(self, header: dict, buffers: list, seconds: float, what: str) -> dict:
+        """One request and its reply; raises protocol.ReplyTooLarge (the worker killed: its
+        reply is unread) when the reply would pass the request's cap."""
         try:
             protocol.send(self.to_worker, header, buffers)
-            reply, self._buffers = self.reader.receive(time.monotonic() + seconds)
+            reply, self._buffers = self.reader.receive(
+                time.monotonic() + seconds, header.get("cap", REPLY_FLOOR), self._watch
+            )
             if not isinstance(reply, dict):
                 raise protocol.ProtocolError("reply is not an object")
             return reply
+        except protocol.ReplyTooLarge:
+            self._kill()
+            raise
         except TimeoutError:
             self._kill()
             raise WorkerTimeout(f"timed out after {seconds:.0f} s while {what}") from None
+        except MemoryExceeded as exc:
+            self._kill()
+            raise MemoryExceeded(
+                f"your code used {exc} of memory while {what}, more than the "
+                f"{self.limits.memory_bytes / MiB:.0f} MiB the grader allows it; it was stopped"
+            ) from None
         except (EOFError, BrokenPipeError, OSError) as exc:
             status = self._exit_status()
             self._kill()
@@ -350,6 +533,15 @@ class Session:
         except (protocol.ProtocolError, ValueError) as exc:
             self._kill()
             raise WorkerCrashed(f"the worker's reply was garbled while {what}: {exc}") from None
+
+    def _watch(self) -> None:
+        """The memory watchdog, called while the judge waits for a reply."""
+        if self.process is None:
+            return
+        resident = _tree_resident(self.process.pid)
+        self.peak_memory = max(self.peak_memory, resident)
+        if resident > self.limits.memory_bytes:
+            raise MemoryExceeded(_size(resident))
 
     def _exit_status(self) -> str:
         if self.process is None:
@@ -379,6 +571,111 @@ class Session:
         except OSError:
             return ""
         return data[-limit:].decode(errors="replace")
+
+
+def _observations(reply: dict) -> list[dict]:
+    """The worker's report of what a call did to its arguments (grader/worker/watch.py), as
+    {"what": "changed" | "aliased", "call", "arg", "output"} with plain strings only."""
+    found = []
+    for what in ("changed", "aliased"):
+        entries = reply.get(what)
+        if not isinstance(entries, list):
+            continue
+        for entry in entries[:8]:
+            if isinstance(entry, dict):
+                found.append({"what": what, **{k: str(entry.get(k, ""))[:120]
+                                               for k in ("call", "arg", "output")}})
+    return found
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _tree_resident(pid: int) -> int:
+    """Resident bytes of `pid` and its descendants (their shared pages counted once each)."""
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{member}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _tree_peak(pid: int) -> int:
+    """The sum of the peak resident sets (VmHWM) of `pid` and its descendants."""
+    total = 0
+    for member in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{member}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1]) * 1024
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _size(n: int) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    if n >= MiB:
+        return f"{n / MiB:.0f} MiB"
+    return f"{n / 1024:.0f} KiB"
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _arrays_of(big: protocol.ReplyTooLarge) -> list:
+    header = big.header if isinstance(big.header, dict) else {}
+    return [[list(shape), dtype] for shape, dtype in protocol.arrays_in(header.get("value"))]
+
+
+def _oversized(info: Any, header: dict, expected: str | None, what: str) -> StudentError:
+    """'your relu returned an array of shape (14000, 14000) float64 (1.5 GiB), expected (3, 4)'."""
+    info = info if isinstance(info, dict) else {}
+    size = info.get("bytes") if type(info.get("bytes")) is int else 0
+    arrays = [a for a in info.get("arrays", []) if isinstance(a, list) and len(a) == 2][:3]
+    path = header.get("p") or []
+    if header.get("op") == "call" and path:
+        subject = f"your {str(path[-1])[:60]} returned"
+    else:
+        subject = f"your code, while {what}, returned"
+    if arrays and all(isinstance(a[0], list) for a in arrays):
+        shape, dtype = arrays[0]
+        value = f"an array of shape {_shape(shape)} {str(dtype)[:12]} ({_size(size)})"
+        if len(arrays) > 1:
+            value += f" among {len(arrays) - 1} more"
+    else:
+        value = f"a value of {_size(size)}"
+    if expected is None:
+        inputs = [_shape(s) for s, _ in protocol.arrays_in(header.get("args"))]
+        given = f" for inputs of shape {', '.join(inputs)}" if inputs else ""
+        tail = f"{given}: more than this check accepts ({_size(header.get('cap') or 0)})"
+    else:
+        tail = f", expected {expected}"
+    message = f"{subject} {value}{tail}. Is a broadcast or an outer product making it too big?"
+    return StudentError({"type": "ReplyTooLarge", "message": message, "oversized": True}, what)
+
+
+@contextmanager
+def reply_limit(ref: RemoteRef, like: Any = None, nbytes: int | None = None):
+    """Within the block, replies to `ref`'s session are capped by what the check expects:
+    `nbytes`, or 4× the size of `like` (an array, or a shape of float64) with a 1 MiB floor."""
+    session = ref._session
+    shape = tuple(getattr(like, "shape", like or ()))
+    itemsize = getattr(getattr(like, "dtype", None), "itemsize", 8)
+    if nbytes is None:
+        nbytes = max(MiB, 4 * itemsize * int(np.prod(shape)) if shape else MiB)
+    previous = session.reply_cap
+    session.reply_cap = (int(nbytes), _shape(shape) if like is not None else None)
+    try:
+        yield
+    finally:
+        session.reply_cap = previous
 
 
 def _describe_import_error(error: StudentError) -> str:

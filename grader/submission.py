@@ -1,20 +1,28 @@
-"""Turn what the student points at (exercises/, a .py, a .ipynb, a folder) into a package.
+"""Turn what the student points at (exercises/, a .py, a .ipynb, a folder, a .zip) into a package.
 
 The result is a private temporary directory holding `submission/` with the graded phase's
 module and the student's other phase modules (later phases import earlier ones relatively).
 The student's files are only read, never modified.
+
+Bad targets are refused before anything runs, with one message (SubmissionError; the CLI exits
+2): a file of another kind (notes.txt), and a file whose top-level definitions are all another
+phase's exercises (phase1_rnn.py graded as phase 0). A file that defines none of the phase's
+exercises at all (an empty file) is graded, and `nothing_defined` gives the one line that
+stands for all its failures.
 """
 
 from __future__ import annotations
 
+import ast
 import shutil
 import tempfile
 from pathlib import Path
 
-from grader.registry import ROOT, Phase
+from grader.registry import ROOT, Phase, phases
 
 EXERCISES = ROOT / "exercises"
 MAX_SOURCE_BYTES = 2 << 20
+GRADABLE = (".py", ".ipynb", ".zip")
 
 
 class SubmissionError(ValueError):
@@ -42,6 +50,11 @@ def notebook_source(path: Path) -> str:
 def read_source(path: Path) -> str:
     if not path.exists():
         raise SubmissionError(f"{path} does not exist")
+    if path.suffix not in (".py", ".ipynb"):
+        raise SubmissionError(
+            f"{path} is not a Python file: grade a .py, a .ipynb notebook, a folder holding "
+            f"the phase module, or a .zip of one"
+        )
     if path.stat().st_size > MAX_SOURCE_BYTES:
         raise SubmissionError(f"{path} is larger than {MAX_SOURCE_BYTES >> 20} MiB")
     if path.suffix == ".ipynb":
@@ -59,6 +72,13 @@ def prepare(phase: Phase, target: Path | None = None) -> tuple[Path, str]:
     the phase module. Earlier phases come from the same folder, else from exercises/.
     """
     target = Path(target) if target is not None else EXERCISES
+    if target.is_file() and target.suffix not in GRADABLE:
+        raise SubmissionError(
+            f"{target}: cannot grade a {target.suffix or 'suffix-less'} file; give a .py, a "
+            f".ipynb notebook, a folder holding {phase.filename}, or a .zip of one"
+        )
+    if target.suffix == ".zip" and target.is_file():
+        return _prepare_zip(phase, target)
     if target.is_dir():
         folder, main = target, target / phase.filename
         if not main.exists():
@@ -66,6 +86,7 @@ def prepare(phase: Phase, target: Path | None = None) -> tuple[Path, str]:
     else:
         folder, main = target.parent, target
     source = read_source(main)
+    _refuse_other_phase(main, source, phase)
     directory = Path(tempfile.mkdtemp(prefix="gradschool-submission-"))
     package = directory / "submission"
     package.mkdir()
@@ -77,3 +98,74 @@ def prepare(phase: Phase, target: Path | None = None) -> tuple[Path, str]:
                     shutil.copyfile(other, package / other.name)
     (package / phase.filename).write_text(source, encoding="utf-8")
     return directory, source
+
+
+def _prepare_zip(phase: Phase, archive: Path) -> tuple[Path, str]:
+    """A .zip is unpacked by grader.intake (which refuses zip-slip, bombs, links), then graded
+    as the folder it holds."""
+    from grader.intake import stage
+
+    unpacked = Path(tempfile.mkdtemp(prefix="gradschool-zip-"))
+    try:
+        folder = stage(archive, phase, unpacked)
+        return prepare(phase, folder)
+    except ValueError as error:
+        raise SubmissionError(str(error)) from None
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
+
+
+def defined_names(source: str) -> set[str]:
+    """Top-level functions, classes and assigned names of `source` (parsed, never run)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def _symbols(phase: Phase) -> set[str]:
+    return {symbol for exercise in phase.exercises for symbol in exercise.symbols}
+
+
+def _refuse_other_phase(path: Path, source: str, phase: Phase) -> None:
+    """A file defining none of this phase's exercises but some of another phase's is refused."""
+    names = defined_names(source)
+    if not names or names & _symbols(phase):
+        return
+    for other in phases().values():
+        found = sorted(names & _symbols(other))
+        if other.number != phase.number and found:
+            raise SubmissionError(
+                f"{path} defines {', '.join(found[:4])}{'…' if len(found) > 4 else ''}: "
+                f"exercises of phase {other.number} ({other.title}), none of phase "
+                f"{phase.number}'s. Grade it with `make grade PHASE={other.number} FILE={path}`."
+            )
+
+
+def nothing_defined(source: str, phase: Phase) -> str | None:
+    """One line for a file defining none of the phase's exercises (None when it defines some)."""
+    if defined_names(source) & _symbols(phase) or _syntax_error(source):
+        return None
+    missing = [exercise.symbols[0] for exercise in phase.exercises if exercise.symbols]
+    return (
+        f"your file defines none of phase {phase.number}'s exercises; missing: "
+        f"{', '.join(missing)} (start from exercises/{phase.filename})"
+    )
+
+
+def _syntax_error(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError):
+        return True
+    return False

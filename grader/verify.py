@@ -4,7 +4,8 @@ For each phase: the committed stub equals a fresh `make stubs`, every level gene
 Python; the solution scores 100%; the stub scores 0 with every check failing cleanly; every
 exercise has ≥ 3 mutants and each loses points and is recognised by name (which also
 proves its recorded fixture current); the recorded reference outputs equal fresh ones; no check
-ever hit a grader error.
+ever hit a grader error; the mutation report (`make mutate`) is current and every generated
+mutant that survives is reviewed (grader/mutation/record.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fingerprints, mutants, stubgen
+from grader.mutation import analyse as mutation
 from grader.registry import ROOT, Phase, phases
 from grader.registry import phase as phase_by_number
 from grader.runner import collect, grade
@@ -37,7 +39,11 @@ class Verdict:
 
 def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) -> dict:
     result = grade(
-        phase_by_number(phase_number), Path(target), exercises=exercises, prerequisites=False
+        phase_by_number(phase_number),
+        Path(target),
+        exercises=exercises,
+        prerequisites=False,
+        hidden=True,  # the course is sound only if its hidden checks are too
     )
     return {
         "score": result.score,
@@ -184,6 +190,11 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
             ]
         log(f"  mutants: {caught} / {len(all_mutants)} caught and recognised")
         verdict.problems += fixture_future.result()
+    problems, warnings = mutation.report_problems(phase, checks)
+    log(f"  mutation report: {'current' if not problems else f'{len(problems)} problem(s)'}")
+    verdict.problems += problems
+    for warning in warnings:
+        log(f"  ! {warning}")
     return verdict
 
 

@@ -68,6 +68,7 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
 
     approximate="none":  0.5·x·(1 + erf(x/√2))        (through your erf)
     approximate="tanh":  0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+    Any other approximate: ValueError.
     """
     # BEGIN SOLUTION
     # HINT: Φ(x) = (1 + erf(x/√2))/2.
@@ -302,6 +303,7 @@ class TransformerEncoderLayer(nn.Module):
     Submodules, named as torch's: self_attn = MultiHeadAttention(d_model, nhead, dropout, bias)
     from phase 2; linear1, dropout, linear2 and activation as in PositionwiseFeedForward;
     norm1, norm2 = LayerNorm(d_model, layer_norm_eps, bias=bias); dropout1, dropout2.
+    batch_first=False raises ValueError: this course is batch-first.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
@@ -375,6 +377,7 @@ class TransformerDecoderLayer(nn.Module):
     Submodules, named as torch's: self_attn, multihead_attn = MultiHeadAttention(d_model,
     nhead, dropout, bias); linear1, dropout, linear2, activation; norm1, norm2, norm3;
     dropout1, dropout2, dropout3 (dropout3 follows the feed-forward network).
+    batch_first=False raises ValueError: this course is batch-first.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
@@ -435,7 +438,8 @@ class TransformerDecoderLayer(nn.Module):
         """tgt (B, T, D), memory (B, S, D) → (B, T, D), post- or pre-norm as self.norm_first says.
 
         tgt_mask (T, T), memory_mask (T, S), key padding masks (B, T) and (B, S): True = may
-        attend, or float (added). tgt_is_causal forbids attending to later target positions.
+        attend, or float (added). tgt_is_causal forbids attending to later target positions;
+        memory_is_causal forbids target position i to attend memory positions j > i.
         """
         # BEGIN SOLUTION
         x = tgt

@@ -14,10 +14,979 @@ Conventions used throughout:
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import json
+import math
+import os
+import random
+import re
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .phase2_attention import masked_softmax, scaled_dot_product_attention
+from .phase3_optim import clip_grad_norm_, cross_entropy
+from .phase4_blocks import GELU, LayerNorm, PositionwiseFeedForward
+
 # ---- 6.1 Tokenizers ----
 
-# (tokenizers: character-level and byte-level BPE)
+
+class CharTokenizer:
+    """A character-level tokenizer (字符级分词器): one id per distinct character.
+
+        tok = CharTokenizer.fit(text)           # vocabulary: sorted(set(text))
+        ids = tok.encode("to be")               # list[int], ids in [0, tok.vocab_size)
+        tok.decode(ids) == "to be"
+        tok.save("chars.json"); CharTokenizer.load("chars.json")  # the same ids
+
+    The id of a character is its position in `chars`, the vocabulary in code-point order, so a
+    text always gets the same ids. Unknown characters (not in `chars`): with unk=None encode
+    raises ValueError naming the first one and its index in the text; with a one-character unk
+    (which belongs to the vocabulary: fit adds it), each unknown character encodes to unk's id.
+    decode raises ValueError for an id outside [0, vocab_size); decode(encode(s)) == s
+    whenever s has no unknown character.
+    """
+
+    def __init__(self, chars: Iterable[str], unk: str | None = None) -> None:
+        """A tokenizer with vocabulary `chars` (distinct characters, in id order)."""
+        # BEGIN SOLUTION hard
+        self.chars = list(chars)
+        self.unk = unk
+        self.index = {c: i for i, c in enumerate(self.chars)}  # character → id
+        if len(self.index) != len(self.chars) or any(len(c) != 1 for c in self.chars):
+            raise ValueError("chars must be distinct single characters")
+        if unk is not None and unk not in self.index:
+            raise ValueError(f"unk {unk!r} is not in the vocabulary")
+        # END SOLUTION
+
+    @classmethod
+    def fit(cls, text: str, unk: str | None = None) -> CharTokenizer:
+        """The tokenizer whose vocabulary is every character of text (and unk), sorted."""
+        # BEGIN SOLUTION
+        chars = set(text) if unk is None else set(text) | {unk}
+        return cls(sorted(chars), unk)
+        # END SOLUTION
+
+    @property
+    def vocab_size(self) -> int:
+        """The number of ids: len(chars)."""
+        return len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        """The id of every character of text, unknown ones by the policy above."""
+        # BEGIN SOLUTION
+        # HINT: a dict lookup per character; dict.get(c, default) for the unk policy.
+        if self.unk is not None:
+            unk_id = self.index[self.unk]
+            return [self.index.get(c, unk_id) for c in text]
+        try:
+            return [self.index[c] for c in text]
+        except KeyError as missing:
+            position = next(i for i, c in enumerate(text) if c not in self.index)
+            raise ValueError(
+                f"character {missing.args[0]!r} at index {position} is not in the vocabulary"
+            ) from None
+        # END SOLUTION
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ids: "".join(chars[i] for i in ids)."""
+        # BEGIN SOLUTION
+        pieces = []
+        for i in ids:
+            if not 0 <= i < len(self.chars):
+                raise ValueError(f"id {i} is outside the vocabulary [0, {len(self.chars)})")
+            pieces.append(self.chars[i])
+        return "".join(pieces)
+        # END SOLUTION
+
+    def save(self, path: str | Path) -> None:
+        """Write the vocabulary and unk to `path` as JSON; load(path) restores them."""
+        # BEGIN SOLUTION
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"chars": self.chars, "unk": self.unk}, f)
+        # END SOLUTION
+
+    @classmethod
+    def load(cls, path: str | Path) -> CharTokenizer:
+        """The tokenizer that save(path) wrote."""
+        # BEGIN SOLUTION
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+        return cls(state["chars"], state["unk"])
+        # END SOLUTION
+
+
+# GPT-2's pre-tokenizer without its English contractions, in the standard library's `re`: a run
+# of letters, of digits or of other symbols, each with an optional leading space, or a run of
+# whitespace (whose last space joins the next word). Every character falls in one piece, and
+# BPE never merges across pieces, so "dog" and " dog" are learned once however often they occur.
+PRETOKENIZE = re.compile(r" ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+")
+
+
+def split_special_tokens(text: str, special_tokens: Sequence[str]) -> list[str]:
+    """text cut at every special token: [ordinary, special, ordinary, …, ordinary].
+
+    Even positions hold the ordinary text between special tokens (possibly ""), odd positions
+    the special tokens themselves; where two special tokens overlap the longer one wins.
+    """
+    if not special_tokens:
+        return [text]
+    longest_first = sorted(special_tokens, key=len, reverse=True)
+    return re.split("(" + "|".join(map(re.escape, longest_first)) + ")", text)
+
+
+def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
+    """ids with every occurrence of `pair` replaced by new_id, left to right, non-overlapping.
+
+    merge_pair([97, 97, 97, 98], (97, 97), 256) == [256, 97, 98].
+    """
+    # BEGIN SOLUTION
+    merged, i = [], 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
+            merged.append(new_id)
+            i += 2
+        else:
+            merged.append(ids[i])
+            i += 1
+    return merged
+    # END SOLUTION
+
+
+def train_bpe(
+    text: str, vocab_size: int, special_tokens: Sequence[str] = ()
+) -> list[tuple[int, int]]:
+    """Learn byte-level BPE (字节对编码) merges from text; returns the merges in learned order.
+
+    Ids: 0–255 are the bytes; merge k makes id 256 + k from the pair merges[k]; the special
+    tokens take the ids after the merges, in the order given. So
+        vocab_size = 256 + len(merges) + len(special_tokens).
+    The corpus is text cut at the special tokens (their bytes are never counted or merged), each
+    part cut into PRETOKENIZE pieces, each piece the list of its UTF-8 bytes. Every step merges
+    the most frequent adjacent pair of ids over the corpus as merged so far — counted at every
+    position, so [a, a, a] holds (a, a) twice — and replaces it by merge_pair. Ties go to the
+    smallest pair: (97, 98) before (256, 97) before (256, 98). Training stops early when no
+    piece has two ids left. Raises ValueError if vocab_size < 256 + len(special_tokens).
+
+    Efficient: each distinct piece is stored once with its frequency, the pair counts are built
+    once, and a merge recounts only the pieces that hold its pair.
+    """
+    # BEGIN SOLUTION
+    # HINT: a heap of (−count, pair) pops the most frequent pair, ties to the smallest pair;
+    # HINT: push a fresh entry whenever a count changes and skip popped entries that are stale.
+    if vocab_size < 256 + len(special_tokens):
+        raise ValueError(
+            f"vocab_size {vocab_size} leaves no room for 256 bytes and "
+            f"{len(special_tokens)} special tokens"
+        )
+    frequency = Counter(
+        piece.encode("utf-8")
+        for part in split_special_tokens(text, special_tokens)[::2]
+        for piece in PRETOKENIZE.findall(part)
+    )
+    words = [list(piece) for piece in frequency]  # each distinct piece once, as ids
+    weights = list(frequency.values())  # how often each piece occurs in text
+    counts: Counter[tuple[int, int]] = Counter()  # pair → occurrences in the corpus
+    holders: defaultdict[tuple[int, int], set[int]] = defaultdict(set)  # pair → words with it
+    for w, ids in enumerate(words):
+        for pair in pairwise(ids):
+            counts[pair] += weights[w]
+            holders[pair].add(w)
+    heap: list[tuple[int, tuple[int, int]]] = []  # (−count, pair): the top is merged next
+    changed = set(counts)  # pairs whose current count the heap has not seen yet
+    merges: list[tuple[int, int]] = []
+    while len(merges) < vocab_size - 256 - len(special_tokens):
+        for p in changed:
+            if counts[p] > 0:
+                heapq.heappush(heap, (-counts[p], p))
+        while heap and counts[heap[0][1]] != -heap[0][0]:
+            heapq.heappop(heap)  # stale: the pair's count has changed since it was pushed
+        if not heap:
+            break  # no piece has two ids left
+        pair = heapq.heappop(heap)[1]
+        new_id = 256 + len(merges)
+        merges.append(pair)
+        changed = set()
+        for w in holders.pop(pair):
+            old, new = words[w], merge_pair(words[w], pair, new_id)
+            for p in pairwise(old):
+                counts[p] -= weights[w]
+                changed.add(p)
+            for p in pairwise(new):
+                counts[p] += weights[w]
+                holders[p].add(w)
+                changed.add(p)
+            words[w] = new
+    return merges
+    # END SOLUTION
+
+
+class BPETokenizer:
+    """A byte-level BPE tokenizer: encode text to ids and back with the merges train_bpe learned.
+
+        tok = BPETokenizer.train(text, vocab_size=1024, special_tokens=["<|endoftext|>"])
+        ids = tok.encode("To be, or not<|endoftext|>")      # list[int]
+        tok.decode(ids) == "To be, or not<|endoftext|>"
+        tok.encode_iterable(open("big.txt"))               # the same ids, lazily
+        tok.save("bpe.json"); BPETokenizer.load("bpe.json")  # the same encodings
+
+    Ids as in train_bpe: bytes 0–255, merge k → 256 + k, then the special tokens. encode cuts
+    text at the special tokens (each becomes its one id, never split or merged; the longer wins
+    where two overlap), cuts the rest into PRETOKENIZE pieces, and in each piece applies the
+    merges in the order they were learned. decode joins the bytes of the ids and decodes them as
+    UTF-8, replacing invalid bytes by U+FFFD, so it never raises for ids in [0, vocab_size);
+    an id outside raises ValueError. Raises ValueError for a merge that names an id not yet
+    defined, a pair merged twice, and special tokens that are empty or repeated.
+    """
+
+    def __init__(self, merges: Sequence[tuple[int, int]], special_tokens: Sequence[str] = ()):
+        """A tokenizer from learned merges (pairs of ids, in order) and special tokens."""
+        # BEGIN SOLUTION
+        self.merges = [(int(a), int(b)) for a, b in merges]
+        self.special_tokens = list(special_tokens)
+        if len(set(self.special_tokens)) != len(self.special_tokens) or "" in special_tokens:
+            raise ValueError("special tokens must be distinct and non-empty")
+        self.vocab = [bytes([b]) for b in range(256)]  # id → the bytes it stands for
+        for a, b in self.merges:
+            if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
+                raise ValueError(f"merge {len(self.vocab) - 256} names an undefined id: {(a, b)}")
+            self.vocab.append(self.vocab[a] + self.vocab[b])
+        self.special_ids = {s: len(self.vocab) + i for i, s in enumerate(self.special_tokens)}
+        self.vocab += [s.encode("utf-8") for s in self.special_tokens]
+        self.ranks = {pair: k for k, pair in enumerate(self.merges)}  # pair → when it was learned
+        if len(self.ranks) != len(self.merges):
+            raise ValueError("a pair is merged twice: each pair can only be merged once")
+        # END SOLUTION
+
+    @classmethod
+    def train(cls, text: str, vocab_size: int, special_tokens: Sequence[str] = ()) -> BPETokenizer:
+        """The tokenizer of train_bpe(text, vocab_size, special_tokens)."""
+        return cls(train_bpe(text, vocab_size, special_tokens), special_tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        """256 + len(merges) + len(special_tokens)."""
+        return 256 + len(self.merges) + len(self.special_tokens)
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of text: special tokens whole, every other piece merged in training order."""
+        # BEGIN SOLUTION
+        return [i for piece in self._pieces(text) for i in self._encode_piece(piece)]
+        # END SOLUTION
+
+    def _pieces(self, text: str) -> list[str]:
+        """text cut into its special tokens and the PRETOKENIZE pieces between them, in order."""
+        # BEGIN SOLUTION
+        pieces = []
+        for k, part in enumerate(split_special_tokens(text, self.special_tokens)):
+            pieces += [part] if k % 2 else PRETOKENIZE.findall(part)
+        return pieces
+        # END SOLUTION
+
+    def _encode_piece(self, piece: str) -> list[int]:
+        """The ids of one piece: a special token's id, or its bytes merged in training order."""
+        # BEGIN SOLUTION
+        # HINT: in a piece, the pair learned first (lowest rank) is the one training merged first.
+        if piece in self.special_ids:
+            return [self.special_ids[piece]]
+        ids = list(piece.encode("utf-8"))
+        while len(ids) > 1:
+            pair = min(pairwise(ids), key=lambda p: self.ranks.get(p, len(self.ranks)))
+            if pair not in self.ranks:
+                break  # no pair of this piece was ever merged
+            ids = merge_pair(ids, pair, 256 + self.ranks[pair])
+        return ids
+        # END SOLUTION
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of ids; invalid UTF-8 (e.g. half a character) becomes U+FFFD."""
+        # BEGIN SOLUTION
+        # HINT: join the bytes of all ids first: one character may span several tokens.
+        chunks = []
+        for i in ids:
+            if not 0 <= i < len(self.vocab):
+                raise ValueError(f"id {i} is outside the vocabulary [0, {len(self.vocab)})")
+            chunks.append(self.vocab[i])
+        return b"".join(chunks).decode("utf-8", errors="replace")
+        # END SOLUTION
+
+    def encode_iterable(self, chunks: Iterable[str]) -> Iterator[int]:
+        """The ids of "".join(chunks), yielded as the chunks arrive (e.g. the lines of a file).
+
+        Equal to encode("".join(chunks)). Memory stays bounded by a chunk plus the text held
+        back at its end — the last piece, which the next chunk may still extend (" d" + "og"),
+        and a possible start of a special token — not by the length of the stream.
+        """
+        # BEGIN SOLUTION
+        # HINT: keep a buffer; encode and drop only the pieces that more text cannot change.
+        longest = max(map(len, self.special_tokens), default=1)
+        held = ""
+        for chunk in chunks:
+            held += chunk
+            pieces = self._pieces(held)[:-1]
+            done = sum(map(len, pieces))
+            while pieces and done > len(held) - (longest - 1):  # may hold a cut special token
+                done -= len(pieces.pop())
+            for piece in pieces:
+                yield from self._encode_piece(piece)
+            held = held[done:]
+        yield from self.encode(held)
+        # END SOLUTION
+
+    def save(self, path: str | Path) -> None:
+        """Write the merges and special tokens to `path` as JSON; load(path) restores them."""
+        # BEGIN SOLUTION
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"merges": self.merges, "special_tokens": self.special_tokens}, f)
+        # END SOLUTION
+
+    @classmethod
+    def load(cls, path: str | Path) -> BPETokenizer:
+        """The tokenizer that save(path) wrote."""
+        # BEGIN SOLUTION
+        with open(path, encoding="utf-8") as f:
+            state = json.load(f)
+        return cls([tuple(pair) for pair in state["merges"]], state["special_tokens"])
+        # END SOLUTION
+
 
 # ---- 6.2 GPT ----
 
-# (GPT, sampling, KV cache, Trainer)
+
+@dataclass
+class GPTConfig:
+    """The size of a GPT. The defaults are nanoGPT's CPU Shakespeare model."""
+
+    vocab_size: int = 65
+    block_size: int = 64  # the longest context: position embeddings exist for 0 … block_size − 1
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True  # biases in the Linear layers and LayerNorms (GPT-2 has them)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention on your phase-2 scaled_dot_product_attention.
+
+    c_attn = nn.Linear(C, 3C) computes q, k, v at once (rows 0…C−1 give q, then k, then v);
+    c_proj = nn.Linear(C, C) mixes the heads; attn_dropout on the weights, resid_dropout on the
+    output. Token t attends to tokens 0 … t. With a KVCache, x holds only the new tokens: their
+    keys and values are stored in the cache, and their queries attend to every cached token too.
+    """
+
+    def __init__(self, config: GPTConfig, layer: int = 0) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd {config.n_embd} is not divisible by n_head {config.n_head}")
+        self.n_head, self.layer, self.dropout = config.n_head, layer, config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        # END SOLUTION
+
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        """x (B, T, C) → (B, T, C)."""
+        # BEGIN SOLUTION
+        # HINT: split c_attn's output into q, k, v, then each into heads: (B, nh, T, hs).
+        # HINT: with a cache, query i of the new tokens sits at position start + i: it may see
+        # HINT: keys 0 … start + i, a causal mask shifted right by start (tril(diagonal=start)).
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 × (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        dropout_p = self.dropout if self.training else 0.0
+        if kv_cache is None:
+            y, _ = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:
+            start = kv_cache.length
+            k, v = kv_cache.update(self.layer, k, v)  # (B, nh, start + T, hs)
+            mask = None
+            if T > 1:  # a single new token may attend to everything cached
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
+            y, _ = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+        # END SOLUTION
+
+
+class Block(nn.Module):
+    """A pre-norm Transformer block (GPT-2): x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)).
+
+    ln_1, ln_2 = your phase-4 LayerNorm(C, bias=config.bias); attn = CausalSelfAttention;
+    mlp = your phase-4 PositionwiseFeedForward(C, 4C, dropout, activation=GELU("tanh"), bias),
+    whose linear2 is the block's second residual projection.
+    """
+
+    def __init__(self, config: GPTConfig, layer: int = 0) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
+        # GPT-2 uses the tanh approximation of GELU
+        self.mlp = PositionwiseFeedForward(config.n_embd, 4 * config.n_embd, config.dropout,
+                                           activation=GELU("tanh"), bias=config.bias)
+        # END SOLUTION
+
+    def forward(self, x: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        """x (B, T, C) → (B, T, C)."""
+        # BEGIN SOLUTION
+        x = x + self.attn(self.ln_1(x), kv_cache)  # (B, T, C)
+        return x + self.mlp(self.ln_2(x))  # (B, T, C)
+        # END SOLUTION
+
+
+class GPT(nn.Module):
+    """A decoder-only Transformer language model (GPT-2 layout, as nanoGPT).
+
+    wte = nn.Embedding(V, C) (tokens), wpe = nn.Embedding(block_size, C) (positions), drop,
+    h = nn.ModuleList of n_layer Blocks, ln_f = LayerNorm(C), lm_head = nn.Linear(C, V,
+    bias=False) whose weight IS wte.weight (weight tying: one tensor, trained by both uses).
+
+    Init (GPT-2): every Linear and Embedding weight ~ N(0, 0.02²), biases 0, LayerNorms 1 and 0;
+    the residual projections (attn.c_proj.weight and mlp.linear2.weight of every block) ~
+    N(0, (0.02/√(2·n_layer))²), so that the 2·n_layer residual additions keep the stream's
+    variance O(1) at init.
+    forward(idx (B, T) int64, targets (B, T) or None) → (logits (B, T, V), loss or None), loss
+    the mean cross-entropy (your phase-3 cross_entropy; targets −100 are ignored). T must be at
+    most block_size (ValueError otherwise).
+    """
+
+    def __init__(self, config: GPTConfig) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList(Block(config, layer) for layer in range(config.n_layer))
+        self.ln_f = LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        # END SOLUTION
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Tie the head to the token embedding and initialise as GPT-2 (see the class docstring)."""
+        # BEGIN SOLUTION
+        # HINT: tie by assigning the Parameter itself: lm_head.weight = wte.weight.
+        # HINT: the residual projections are the Linears whose output is added to the stream.
+        self.lm_head.weight = self.wte.weight
+        for module in self.modules():
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for block in self.h:
+            nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=residual_std)
+            nn.init.normal_(block.mlp.linear2.weight, mean=0.0, std=residual_std)
+        # END SOLUTION
+
+    def forward(self, idx: Tensor, targets: Tensor | None = None,
+                kv_cache: KVCache | None = None) -> tuple[Tensor, Tensor | None]:
+        """idx (B, T) → (logits (B, T, V), mean cross-entropy against targets, or None).
+
+        With a kv_cache, idx holds the tokens after the kv_cache.length cached ones: they sit at
+        positions kv_cache.length … kv_cache.length + T − 1, and the cache grows by T.
+        """
+        # BEGIN SOLUTION
+        B, T = idx.shape
+        start = 0 if kv_cache is None else kv_cache.length
+        if start + T > self.config.block_size:
+            raise ValueError(f"positions up to {start + T} exceed block_size "
+                             f"{self.config.block_size}")
+        pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        for block in self.h:
+            x = block(x, kv_cache)  # (B, T, C)
+        if kv_cache is not None:
+            kv_cache.length += T
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        return logits, cross_entropy(logits.flatten(0, 1), targets.flatten())
+        # END SOLUTION
+
+    def generate(self, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None,
+                 generator: torch.Generator | None = None, use_cache: bool = True) -> Tensor:
+        """The module-level generate(self, …) below: idx (B, T) → (B, T + max_new_tokens)."""
+        return generate(self, idx, max_new_tokens, temperature, top_k, top_p, generator,
+                        use_cache)
+
+
+# ---- 6.3 Sampling ----
+
+
+def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+    """logits (B, V) with every token outside the top-k / top-p (nucleus) set set to −inf.
+
+    top_k: keep exactly the k largest logits of each row (ties broken as torch.topk does).
+    top_p: with p = softmax(logits) sorted in decreasing order, keep the smallest prefix whose
+    mass is ≥ top_p — token i stays when the mass strictly before it is < top_p, so the most
+    likely token always stays. Both given: top-k first, then top-p on what is left.
+    Returns a new tensor; the input is not changed.
+    """
+    # BEGIN SOLUTION
+    # HINT: torch.topk(logits, k).indices are the k to keep: scatter True there into a mask.
+    # HINT: for top-p, sort, softmax, cumsum; "mass before token i" is the cumsum minus p_i.
+    if top_k is not None:
+        top = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).indices  # (B, k)
+        keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)  # (B, V)
+        logits = logits.masked_fill(~keep, float("-inf"))
+    if top_p is not None:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        probs = masked_softmax(sorted_logits)  # (B, V)
+        before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the more likely tokens
+        drop_sorted = before >= top_p
+        drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+    # END SOLUTION
+
+
+def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None, generator: torch.Generator | None = None) -> Tensor:
+    """One token per row from logits (B, V) → (B, 1) int64.
+
+    temperature 0 is greedy: the argmax. Otherwise sample from softmax(filter_logits(logits /
+    temperature, top_k, top_p)) with torch.multinomial(…, generator=generator): the same
+    generator state gives the same tokens.
+    """
+    # BEGIN SOLUTION
+    # HINT: temperature divides the logits *before* the softmax: T < 1 sharpens, T > 1 flattens.
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+    logits = filter_logits(logits / temperature, top_k, top_p)  # (B, V)
+    probs = masked_softmax(logits)  # (B, V)
+    return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+    # END SOLUTION
+
+
+@torch.no_grad()
+def generate(model: GPT, idx: Tensor, max_new_tokens: int, temperature: float = 1.0,
+             top_k: int | None = None, top_p: float | None = None,
+             generator: torch.Generator | None = None, use_cache: bool = True) -> Tensor:
+    """Append max_new_tokens tokens to idx (B, T), each drawn by sample_next from the model's
+    logits at the last position; returns (B, T + max_new_tokens). Eval mode, no gradients; the
+    model's mode is restored afterwards.
+
+    The context is the last block_size tokens. use_cache=True runs the model once on the prompt
+    (the prefill) and then on one new token at a time with a KVCache; use_cache=False reruns it
+    on the whole (cropped) context for every token. At the block size the cache would need
+    positions the model does not have: from then on it is rebuilt from the last block_size
+    tokens at every step, so both ways give the same tokens at any length (the cache's speed-up
+    ends at block_size).
+    """
+    # BEGIN SOLUTION
+    # HINT: the prefill must leave room: crop the prompt to block_size, and start a new cache
+    # HINT: (a prefill of the cropped context) whenever the next token would not fit.
+    was_training = model.training
+    model.eval()
+    block_size = model.config.block_size
+    cache, fed = None, 0  # fed: how many tokens of idx the cache holds
+    for _ in range(max_new_tokens):
+        if not use_cache:
+            logits, _ = model(idx[:, -block_size:])
+        elif cache is None or cache.length == block_size:
+            cache = KVCache(model.config.n_layer)
+            logits, _ = model(idx[:, -block_size:], kv_cache=cache)
+            fed = idx.shape[1]
+        else:
+            logits, _ = model(idx[:, fed:], kv_cache=cache)
+            fed = idx.shape[1]
+        idx = torch.cat((idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)),
+                        dim=1)  # (B, T + 1)
+    model.train(was_training)
+    return idx
+    # END SOLUTION
+
+
+# ---- 6.4 The KV cache ----
+
+
+class KVCache:
+    """The keys and values of every layer for the `length` tokens seen so far.
+
+    keys[layer] and values[layer] are (B, nh, length, hs) tensors (None before the first token).
+    CausalSelfAttention of layer l calls update(l, k, v) with the new tokens' keys and values;
+    GPT.forward advances `length` by T after the last layer.
+    """
+
+    def __init__(self, n_layer: int) -> None:
+        # BEGIN SOLUTION hard
+        self.length = 0
+        self.keys: list[Tensor | None] = [None] * n_layer
+        self.values: list[Tensor | None] = [None] * n_layer
+        # END SOLUTION
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append k, v (B, nh, T, hs) to the layer's cache; return all of them
+        (B, nh, length + T, hs), oldest first."""
+        # BEGIN SOLUTION
+        if self.keys[layer] is not None:
+            k = torch.cat((self.keys[layer], k), dim=2)  # (B, nh, length + T, hs)
+            v = torch.cat((self.values[layer], v), dim=2)  # (B, nh, length + T, hs)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+        # END SOLUTION
+
+
+# ---- 6.5 The Trainer ----
+
+
+class EpochLoader:
+    """Mini-batches of a dataset in a fresh random order every epoch — resumable mid-epoch.
+
+    dataset: a tuple of tensors with the same first dimension (e.g. (inputs, targets)), or any
+    object with __len__ and __getitem__(index tensor) → batch. Epoch e visits the examples in
+    torch.randperm(len, generator seeded with seed + e) order (shuffle=False: in order), in
+    batches of batch_size (the last, incomplete one dropped). With world_size > 1 (DDP), each
+    step takes batch_size·world_size examples and rank r gets the r-th slice of batch_size.
+    The order depends on (seed, epoch, position) only, never on the global RNG, so
+    state_dict() = {"epoch", "position"} is all a checkpoint needs.
+    """
+
+    def __init__(self, dataset, batch_size: int, seed: int = 0, shuffle: bool = True,
+                 rank: int = 0, world_size: int = 1) -> None:
+        # BEGIN SOLUTION hard
+        self.dataset, self.batch_size, self.seed, self.shuffle = dataset, batch_size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.size = len(dataset[0]) if isinstance(dataset, tuple) else len(dataset)
+        self.steps_per_epoch = self.size // (batch_size * world_size)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{self.size} examples cannot fill one batch of "
+                             f"{batch_size * world_size}")
+        self.epoch, self.position = 0, 0
+        self._order: Tensor | None = None
+        # END SOLUTION
+
+    def order(self, epoch: int) -> Tensor:
+        """The permutation of the examples that epoch `epoch` visits."""
+        # BEGIN SOLUTION hard
+        if not self.shuffle:
+            return torch.arange(self.size)
+        return torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + epoch))
+        # END SOLUTION
+
+    def next_batch(self):
+        """The next batch, moving to the next epoch after the last full batch of this one."""
+        # BEGIN SOLUTION
+        # HINT: this process's slice of step `position` starts at (position·world_size + rank)·
+        # HINT: batch_size in the epoch's order; compute the order once per epoch.
+        if self.position == self.steps_per_epoch:
+            self.epoch, self.position = self.epoch + 1, 0
+        if self._order is None or self.position == 0:
+            self._order = self.order(self.epoch)
+        start = (self.position * self.world_size + self.rank) * self.batch_size
+        indices = self._order[start:start + self.batch_size]
+        self.position += 1
+        if isinstance(self.dataset, tuple):
+            return tuple(part[indices] for part in self.dataset)
+        return self.dataset[indices]
+        # END SOLUTION
+
+    def state_dict(self) -> dict:
+        """{"epoch", "position"}: where the next batch comes from."""
+        # BEGIN SOLUTION
+        return {"epoch": self.epoch, "position": self.position}
+        # END SOLUTION
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a state_dict(): the next batch is the one it pointed at."""
+        # BEGIN SOLUTION
+        self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None
+        if self.position:
+            self._order = self.order(self.epoch)
+        # END SOLUTION
+
+
+def language_model_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, int]:
+    """(summed cross-entropy, number of counted targets) of a (inputs, targets) batch.
+
+    The model returns logits (B, T, V) or (logits, loss); targets (B, T), −100 = ignored. A
+    SUM, not a mean: the Trainer divides by the token count of the whole accumulated batch.
+    """
+    # BEGIN SOLUTION
+    inputs, targets = batch
+    logits = model(inputs)
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    if logits.dtype == torch.bfloat16:  # autocast: sum the losses in float32
+        logits = logits.float()
+    loss = cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
+    return loss, int((targets != -100).sum())
+    # END SOLUTION
+
+
+@dataclass
+class TrainerConfig:
+    """How the Trainer trains. Every *_every is in optimizer steps; 0 means never."""
+
+    accumulation_steps: int = 1  # micro-batches per optimizer step
+    max_grad_norm: float | None = 1.0  # clip the joint gradient norm (None: no clipping)
+    bf16: bool = False  # run forward passes under torch.autocast("cpu", torch.bfloat16)
+    eval_every: int = 0  # validation every so many steps (and after the last step)
+    log_every: int = 1  # one log row every so many steps
+    checkpoint_every: int = 0  # save checkpoint_path every so many steps (and after the last)
+    log_path: str | None = None  # JSON Lines: one {"step", "loss", "lr", …} object per line
+    checkpoint_path: str | None = None
+    progress: bool = True  # a tqdm progress bar
+
+
+class Trainer:
+    """Trains any model with any optimizer (your phase-3 ones or torch.optim) and scheduler.
+
+    One step (train_step): accumulation_steps micro-batches from train_loader, each forward
+    (under bf16 autocast if asked) and backward of loss_fn's SUMMED loss; then every gradient
+    is divided by the total number of counted tokens N of all the micro-batches, so that
+
+        ∇ = (1/N) Σ_micro-batches Σ_tokens ∇ℓ = the gradient of the large batch's token mean
+
+    (not the mean of per-micro-batch means, which weighs a short micro-batch's tokens more).
+    Then clip (your phase-3 clip_grad_norm_), optimizer.step(), scheduler.step(), zero_grad.
+    Under DDP (model a DistributedDataParallel, torch.distributed initialised) N is summed over
+    the processes and the gradients all-reduced, so k processes equal one on the union batch.
+
+    fit(steps) runs train_step until `step` reaches `steps`, with validation (evaluate()),
+    JSONL logging, checkpoints and a tqdm bar as config says; history holds the log rows.
+    A checkpoint (save_checkpoint) holds the model, optimizer, scheduler, every RNG, the loader
+    position, the step and the history, written atomically; load_checkpoint restores all of
+    it, so an interrupted run continues exactly — the same losses and bit-identical parameters
+    — as if it had never stopped. Only rank 0 writes logs and checkpoints.
+    """
+
+    def __init__(self, model: nn.Module, optimizer, train_loader: EpochLoader,
+                 scheduler=None, val_batches: list | None = None,
+                 config: TrainerConfig | None = None,
+                 loss_fn: Callable = language_model_loss) -> None:
+        # BEGIN SOLUTION hard
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.train_loader, self.val_batches = train_loader, val_batches or []
+        self.config = config or TrainerConfig()
+        self.loss_fn = loss_fn
+        self.step = 0
+        self.history: list[dict] = []
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.is_main = not self.distributed or dist.get_rank() == 0
+        # END SOLUTION
+
+    @property
+    def raw_model(self) -> nn.Module:
+        """The model itself, unwrapped from DistributedDataParallel."""
+        return getattr(self.model, "module", self.model)
+
+    def parameters(self) -> list[Tensor]:
+        """Every parameter the optimizer updates, in its groups' order."""
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def _forward(self, batch) -> tuple[Tensor, int]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
+            return self.loss_fn(self.model, batch)
+
+    def train_step(self) -> float:
+        """One optimizer step over accumulation_steps micro-batches; returns the token-mean loss."""
+        # BEGIN SOLUTION
+        # HINT: backpropagate each micro-batch's sum right away (its graph is freed), and scale
+        # HINT: the accumulated gradients once at the end, when the total count is known.
+        self.model.train()
+        total, count = 0.0, 0
+        for micro in range(self.config.accumulation_steps):
+            last = micro == self.config.accumulation_steps - 1
+            # DDP all-reduces gradients in backward: only once, on the last micro-batch
+            quiet = self.distributed and not last
+            with self.model.no_sync() if quiet else contextlib.nullcontext():
+                loss, n = self._forward(self.train_loader.next_batch())
+                loss.backward()
+            total, count = total + float(loss.detach()), count + n
+        world = 1
+        if self.distributed:  # the loss and token count of every process's micro-batches
+            stats = torch.tensor([total, count], dtype=torch.float64)
+            dist.all_reduce(stats)
+            total, count, world = float(stats[0]), int(stats[1]), dist.get_world_size()
+        # DDP averages gradients over the processes: multiplying by world makes that a sum
+        scale = world / max(count, 1)
+        for p in self.parameters():
+            if p.grad is not None:
+                p.grad.mul_(scale)
+        if self.config.max_grad_norm is not None:
+            clip_grad_norm_(self.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        return total / max(count, 1)
+        # END SOLUTION
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """The token-mean loss over val_batches, in eval mode (train mode restored after)."""
+        # BEGIN SOLUTION
+        self.model.eval()
+        total, count = 0.0, 0
+        for batch in self.val_batches:
+            loss, n = self._forward(batch)
+            total, count = total + float(loss.detach()), count + n
+        self.model.train()
+        return total / max(count, 1)
+        # END SOLUTION
+
+    def fit(self, steps: int) -> list[dict]:
+        """Train until self.step == steps (continuing from a loaded checkpoint); returns history.
+
+        Log rows: {"step", "loss", "lr", "seconds"} every log_every steps, plus "val_loss" on
+        validation steps; appended to history and (rank 0) to log_path as JSON Lines.
+        """
+        # BEGIN SOLUTION
+        config, started = self.config, time.monotonic()
+        bar = tqdm(total=steps, initial=self.step, desc="training", unit="step",
+                   disable=not (config.progress and self.is_main))
+        while self.step < steps:
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+            loss = self.train_step()
+            done = self.step == steps
+            row = {"step": self.step, "loss": loss, "lr": lr,
+                   "seconds": round(time.monotonic() - started, 3)}
+            if self.val_batches and config.eval_every and (self.step % config.eval_every == 0
+                                                           or done):
+                row["val_loss"] = self.evaluate()
+            if "val_loss" in row or self.step % config.log_every == 0 or done:
+                self.history.append(row)
+                self._log(row)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
+            if config.checkpoint_path and (done or config.checkpoint_every
+                                           and self.step % config.checkpoint_every == 0):
+                self.save_checkpoint(config.checkpoint_path)
+            bar.update(1)
+        bar.close()
+        return self.history
+        # END SOLUTION
+
+    def _log(self, row: dict) -> None:
+        if self.config.log_path and self.is_main:
+            with open(self.config.log_path, "a") as log:
+                log.write(json.dumps(row) + "\n")
+
+    def state_dict(self) -> dict:
+        """trainer_state(self): what a resumed run needs."""
+        return trainer_state(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        """load_trainer_state(self, state): restore a state_dict() into this trainer."""
+        load_trainer_state(self, state)
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """state_dict() to `path`, atomically (rank 0 only)."""
+        if self.is_main:
+            save_atomically(self.state_dict(), path)
+
+    def load_checkpoint(self, path: str | os.PathLike) -> None:
+        """load_state_dict() from a file save_checkpoint wrote."""
+        self.load_state_dict(torch.load(path, weights_only=True))
+
+
+# ---- 6.6 Checkpoints and exact resumption ----
+
+
+def save_atomically(obj, path: str | os.PathLike) -> None:
+    """torch.save(obj, path) so that `path` always holds a whole checkpoint: write a temporary
+    file next to it, flush and fsync it, then os.replace it onto `path` (atomic on POSIX) and
+    fsync the directory. A crash at any moment leaves the old file or the new one, never half."""
+    # BEGIN SOLUTION
+    # HINT: the temporary file must be in the same directory: a rename across file systems is
+    # HINT: a copy, not atomic.
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            torch.save(obj, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    # END SOLUTION
+
+
+def rng_state() -> dict:
+    """Every global random state: Python's random, NumPy's and torch's, as tensors and lists."""
+    # BEGIN SOLUTION
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "torch": torch.get_rng_state(),
+            "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss]}
+    # END SOLUTION
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state() returned."""
+    # BEGIN SOLUTION
+    kind, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
+    torch.set_rng_state(state["torch"])
+    # END SOLUTION
+
+
+def trainer_state(trainer: Trainer) -> dict:
+    """Everything a resumed run needs, as tensors, numbers, strings, lists and dicts: the model's
+    state_dict, the optimizer (its per-parameter state by parameter index, and each group's
+    hyperparameters), the scheduler (its state_dict(), or its __dict__ without the optimizer
+    when it has none), rng_state(), the
+    loader's state_dict(), the step and the history."""
+    # BEGIN SOLUTION
+    # HINT: your phase-3 optimizers have no state_dict(): store optimizer.state by the
+    # HINT: parameter's index (tensors as keys do not survive a reload) and the groups'
+    # HINT: hyperparameters; a scheduler without state_dict() is its __dict__ minus the optimizer.
+    params = trainer.parameters()
+    optimizer = {"state": [trainer.optimizer.state.get(p) for p in params],
+                 "param_groups": [{k: v for k, v in group.items() if k != "params"}
+                                  for group in trainer.optimizer.param_groups]}
+    scheduler = trainer.scheduler
+    if hasattr(scheduler, "state_dict"):  # torch's schedulers
+        scheduler = scheduler.state_dict()
+    elif scheduler is not None:
+        scheduler = {k: v for k, v in vars(scheduler).items() if k != "optimizer"}
+    return {"model": trainer.raw_model.state_dict(), "optimizer": optimizer,
+            "scheduler": scheduler, "rng": rng_state(),
+            "data": trainer.train_loader.state_dict(), "step": trainer.step,
+            "history": trainer.history}
+    # END SOLUTION
+
+
+def load_trainer_state(trainer: Trainer, state: dict) -> None:
+    """Restore a trainer_state() into a trainer built the same way (any initial weights)."""
+    # BEGIN SOLUTION
+    trainer.raw_model.load_state_dict(state["model"])
+    for p, saved in zip(trainer.parameters(), state["optimizer"]["state"], strict=True):
+        if saved is not None:
+            trainer.optimizer.state[p] = saved
+    for group, saved in zip(trainer.optimizer.param_groups, state["optimizer"]["param_groups"],
+                            strict=True):
+        group.update(saved)
+    if hasattr(trainer.scheduler, "load_state_dict"):
+        trainer.scheduler.load_state_dict(state["scheduler"])
+    elif trainer.scheduler is not None:
+        vars(trainer.scheduler).update(state["scheduler"])
+    set_rng_state(state["rng"])
+    trainer.train_loader.load_state_dict(state["data"])
+    trainer.step, trainer.history = state["step"], list(state["history"])
+    # END SOLUTION

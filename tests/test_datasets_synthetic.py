@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets import GENERATORS, make_classification_split, swiss_roll
+from datasets import GENERATORS, eight_gaussians, make_classification_split, swiss_roll
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -51,6 +51,20 @@ def test_splits_are_disjoint_draws():
 def test_swiss_roll_is_unlabelled_and_bounded():
     X = swiss_roll(1000, seed=0)
     assert X.shape == (1000, 2) and np.abs(X).max() < 1.1
+
+
+def test_eight_gaussians_are_seeded_and_centred_on_the_circle():
+    X = eight_gaussians(8000, seed=0)
+    assert X.shape == (8000, 2) and X.dtype == np.float64
+    assert np.array_equal(X, eight_gaussians(8000, seed=0))
+    assert not np.array_equal(X, eight_gaussians(8000, seed=1))
+    angles = np.arange(8) * np.pi / 4
+    centres = 0.8 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    nearest = np.argmin(((X[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    assert np.all(np.abs(np.bincount(nearest, minlength=8) / 8000 - 1 / 8) < 0.02)
+    offsets = X - centres[nearest]
+    assert np.all(np.abs(offsets.std(axis=0) - 0.08) < 0.005)
+    assert np.abs(offsets.mean(axis=0)).max() < 0.005
 
 
 def test_decision_boundary_plot_is_written(tmp_path):

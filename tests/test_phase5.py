@@ -14,7 +14,7 @@ from grader.checks.properties import SETTINGS
 from grader.probes import phase5 as probes
 from grader.session import Limits
 from grader.tests.phase5 import arithmetic, elementwise, reductions, shape_ops, softmax
-from grader.tests.phase5.common import assert_op_matches_torch
+from grader.tests.phase5._helpers import assert_op_matches_torch
 from grader.tests.phase5.engine import CHAIN, _chain_expected, compare_with_torch
 from grader.tests.phase5.graphs import programs
 from solutions import phase5_autograd as reference

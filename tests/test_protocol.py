@@ -88,13 +88,24 @@ def _pipe_with(data: bytes) -> protocol.Reader:
     return protocol.Reader(read)
 
 
+def _prefix(header_len: int, sizes: list[int], payload: int | None = None) -> bytes:
+    payload = sum(sizes) if payload is None else payload
+    return (
+        protocol.MAGIC
+        + protocol.PREFIX.pack(header_len, len(sizes), payload)
+        + struct.pack(f"<{len(sizes)}Q", *sizes)
+    )
+
+
 @pytest.mark.parametrize(
     "data, error",
     [
         (b"XXX", protocol.ProtocolError),
-        (protocol.MAGIC + struct.pack("<II", 1 << 30, 0), protocol.ProtocolError),
-        (protocol.MAGIC + struct.pack("<II", 3, 0) + b"{{{", protocol.ProtocolError),
-        (protocol.MAGIC + struct.pack("<II", 10, 0) + b"{}", EOFError),
+        (_prefix(1 << 30, []), protocol.ProtocolError),
+        (_prefix(3, []) + b"{{{", protocol.ProtocolError),
+        (_prefix(10, []) + b"{}", EOFError),
+        (_prefix(2, [4], payload=5) + b"{}abcd", protocol.ProtocolError),
+        (_prefix(2, [], payload=3 << 30), protocol.ProtocolError),
         (b"", EOFError),
     ],
 )
@@ -110,3 +121,70 @@ def test_a_silent_peer_times_out():
     with pytest.raises(TimeoutError):
         protocol.Reader(read).receive(deadline=time.monotonic() + 0.2)
     os.close(write)
+
+
+def _message(value) -> bytes:
+    tree, buffers = protocol.encode(value, lambda obj: 7)
+    parts, _ = protocol.frame({"ok": True, "value": tree}, buffers)
+    return b"".join(bytes(p) for p in parts)
+
+
+def test_a_message_within_its_cap_is_read_whole():
+    data = _message(np.arange(12.0).reshape(3, 4))
+    header, buffers = _pipe_with(data).receive(cap=len(data))
+    assert protocol.decode(header["value"], buffers, None).shape == (3, 4)
+
+
+def test_an_oversized_reply_is_refused_before_its_payload_is_read():
+    big = np.zeros((300, 400))  # 960 000 bytes of payload
+    data = _message(big)
+    reader = _pipe_with(data)
+    with pytest.raises(protocol.ReplyTooLarge) as refused:
+        reader.receive(cap=10_000)
+    assert refused.value.size > 960_000 and refused.value.cap == 10_000
+    assert protocol.arrays_in(refused.value.header["value"]) == [((300, 400), "float64")]
+    # only the prefix, the sizes and the small header were taken from the pipe
+    assert len(reader.buffer) < 1 << 16
+
+
+def test_the_cap_counts_the_json_header_too():
+    data = _message(list(range(5000)))  # no buffers, a large header
+    with pytest.raises(protocol.ReplyTooLarge):
+        _pipe_with(data).receive(cap=1000)
+
+
+def test_arrays_in_names_the_largest_arrays_first():
+    tree, _ = protocol.encode(
+        {"small": np.zeros(3), "big": [torch.zeros(5, 6)], "mid": np.zeros((2, 4), np.int32)},
+        lambda obj: 7,
+    )
+    assert protocol.arrays_in(tree) == [((5, 6), "float32"), ((2, 4), "int32"), ((3,), "float64")]
+
+
+def test_poll_runs_while_waiting_and_may_abandon_the_message():
+    import time
+
+    read, write = os.pipe()
+    calls = []
+
+    def poll():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("watchdog")
+
+    with pytest.raises(RuntimeError, match="watchdog"):
+        protocol.Reader(read).receive(deadline=time.monotonic() + 5, poll=poll)
+    assert len(calls) == 3
+    os.close(write)
+    os.close(read)
+
+
+def test_large_buffers_are_written_without_joining(monkeypatch):
+    writes = []
+    monkeypatch.setattr(
+        protocol.os, "write", lambda fd, view: writes.append(len(view)) or len(view)
+    )
+    big = np.zeros(1 << 17)  # 1 MiB
+    tree, buffers = protocol.encode([big, np.zeros(2)], lambda obj: 7)
+    protocol.send(99, {"value": tree}, buffers)
+    assert (1 << 20) in writes  # the big buffer went out as it is, not copied into one string

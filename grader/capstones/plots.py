@@ -54,3 +54,24 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: Path, title
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def plot_loss_steps(rows: Sequence[dict], path: Path, title: str = "") -> Path:
+    """Training loss and validation loss against the optimizer step, from a Trainer's log rows
+    ({"step", "loss", and "val_loss" on validation steps})."""
+    fig = Figure(figsize=(7, 4), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for key, style in (("loss", "-"), ("val_loss", "o-")):
+        points = [(row["step"], row[key]) for row in rows if key in row]
+        if points:
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, style, label="train loss" if key == "loss" else "val loss")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -41,6 +41,7 @@ class CheckSpec:
     full_only: bool
     seconds: float | None
     function: Callable
+    hidden: bool = False  # graded in batch and Gradescope runs only; absent from releases
 
     @property
     def name(self) -> str:
@@ -63,13 +64,18 @@ def check(
     weight: float = 1.0,
     full: bool = False,
     seconds: float | None = None,
+    hidden: bool = False,
 ):
-    """Declare a graded test of `exercise`; `full=True` puts it in the slow FULL=1 tier."""
+    """Declare a graded test of `exercise`; `full=True` puts it in the slow FULL=1 tier.
+
+    `hidden=True` makes it a hidden check: it must live in a module named `hidden*.py` (which
+    `make release` leaves out), and it is graded only by batch, Gradescope and verify runs;
+    students see how many there are, never what they check."""
     if category not in CATEGORIES:
         raise ValueError(f"unknown check category {category!r}")
 
     def declare(function: Callable) -> Callable:
-        function.__check__ = CheckSpec(exercise, category, weight, full, seconds, function)
+        function.__check__ = CheckSpec(exercise, category, weight, full, seconds, function, hidden)
         return function
 
     return declare

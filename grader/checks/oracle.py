@@ -38,6 +38,31 @@ def _torch():
     return sys.modules.get("torch")
 
 
+def plain(value: Any) -> str:
+    """A value as a student would write it: 0.5, 3, True, [1.0, 2.0, …] (never np.float64(…))."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        text = f"{value:.8g}"
+        return text if any(c in text for c in ".ein") else f"{text}.0"
+    if isinstance(value, complex):
+        return f"{value:.6g}"
+    if isinstance(value, np.ndarray):
+        return str(value.item()) if value.ndim == 0 else summarize(value)
+    return repr(value)[:200]
+
+
+def _at(index: tuple, inputs: dict | None, shape: tuple) -> str:
+    """' (x[5] = 0.0)': the input elements behind a failing output element, when they have the
+    output's shape (elementwise functions)."""
+    shown = [
+        f"{name}{list(index)} = {plain(np.asarray(x)[index])}"
+        for name, x in (inputs or {}).items()
+        if np.shape(x) == shape
+    ]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
 def summarize(array: np.ndarray, limit: int = 6) -> str:
     flat = np.asarray(array).ravel()
     text = np.array2string(flat[:limit], precision=6, separator=", ", floatmode="maxprec")
@@ -53,11 +78,13 @@ def assert_close(
     atol: float | None = None,
     hint: str | None = None,
     check_dtype: bool = True,
+    inputs: dict | None = None,
 ) -> None:
     """Fail unless `got` matches `expected` in type, shape, dtype and value (NaN never passes).
 
     The message gives the shapes, the max absolute and relative errors, the index of the worst
-    element, and a few values of each side.
+    element, and a few values of each side; `inputs` ({name: array}) adds the input elements at
+    that index for those of the output's shape ("at x[5] = 0.0").
     """
     expected = np.asarray(expected)
     got = as_array(got, what)
@@ -85,7 +112,8 @@ def assert_close(
             where = tuple(int(i) for i in bad[0]) if got.ndim else ()
             raise CheckFailed(
                 f"{what} differs at {len(bad)} of {got.size} positions; first at "
-                f"index {where}: got {got[where]!r}, expected {expected[where]!r}.",
+                f"index {where}{_at(where, inputs, got.shape)}: got {plain(got[where])}, "
+                f"expected {plain(expected[where])}.",
                 hint,
             )
         return
@@ -97,9 +125,10 @@ def assert_close(
         index = tuple(int(i) for i in np.argwhere(bad_nonfinite)[0])
         raise CheckFailed(
             f"{what} contains {int(bad_nonfinite.sum())} non-finite value(s) "
-            f"(nan/inf) where the answer is finite, first at index {index}: "
-            f"got {got64[index]!r}, expected {exp64[index]!r}.",
-            hint or "Look for overflow in exp or a division by zero.",
+            f"(nan/inf) where the answer is finite, first at index "
+            f"{index}{_at(index, inputs, got.shape)}: got {plain(got64[index])}, expected "
+            f"{plain(exp64[index])}.",
+            hint or "Find the step that overflows or divides by zero for this input.",
         )
     mismatched_special = ~finite_expected & ~(
         (got64 == exp64) | (np.isnan(got64) & np.isnan(exp64))
@@ -111,12 +140,17 @@ def assert_close(
     if failing.any():
         index = np.unravel_index(np.argmax(np.where(failing, error - limit, -np.inf)), got.shape)
         index = tuple(int(i) for i in index)
-        relative = error / np.maximum(np.abs(exp64), 1e-300)
+        nonzero = failing & (np.abs(exp64) > 0)
+        relative = (
+            f"max rel error {np.max(error[nonzero] / np.abs(exp64[nonzero])):.3g}"
+            if nonzero.any()
+            else "expected 0 there"
+        )
         raise CheckFailed(
             f"{what} is off at {int(failing.sum())} of {got.size} positions: max abs error "
-            f"{error.max():.3g}, max rel error {np.max(np.where(failing, relative, 0)):.3g} "
-            f"(allowed rtol {rtol:g}, atol {atol:g}); worst at index {index}: got "
-            f"{got64[index]!r}, expected {exp64[index]!r}.\n    got:      {summarize(got64)}\n"
+            f"{error.max():.3g}, {relative} (allowed rtol {rtol:g}, atol {atol:g}); worst at "
+            f"index {index}{_at(index, inputs, got.shape)}: got {plain(got64[index])}, "
+            f"expected {plain(exp64[index])}.\n    got:      {summarize(got64)}\n"
             f"    expected: {summarize(exp64)}",
             hint,
         )

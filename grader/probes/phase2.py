@@ -1,8 +1,8 @@
-"""Trusted code run in the worker next to the student's phase-2 (torch) objects.
+"""Trusted code run in the worker next to the student's torch objects (phases 2 and 4).
 
 General tools for any torch phase: copy weights into a student module by name, list its
-parameters, run a function or module under autograd and return the gradients, call something
-under a fixed torch seed. They return tensors, lists and dicts only; the judge does the judging.
+parameters, run a function or module (seeded, in a chosen mode) and backpropagate through it.
+They return tensors, numbers, strings, lists and dicts only; the judge does the judging.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ def parameter_shapes(module) -> dict:
     return {name: list(p.shape) for name, p in module.named_parameters()}
 
 
-def load_state(module, state: dict) -> dict:
-    """Copy `state` ({parameter name: tensor}) into the module's parameters, in place.
+def load_state(module, state: dict, cast: bool = False) -> dict:
+    """Copy `state` ({parameter name: tensor}) into the module's parameters, in place; with
+    `cast`, first move the module to the state's dtype.
 
     Returns what did not fit, for the judge to explain: names the module lacks, names of a
     different shape (with the module's shape), and parameters the state does not cover.
     """
+    if cast and state:
+        module.to(dtype=next(iter(state.values())).dtype)
     own = dict(module.named_parameters())
     missing, wrong_shape = [], {}
     with torch.no_grad():
@@ -35,32 +38,63 @@ def load_state(module, state: dict) -> dict:
             "extra": [name for name in own if name not in state]}
 
 
-def vjp(fn, inputs: list, upstream, output: int = 0, **kwargs) -> dict:
-    """Run fn(*inputs, **kwargs) with gradients on, take output number `output` when it returns
-    a tuple, and backpropagate `upstream` through it.
+def _set_mode(fn, train: bool | None) -> None:
+    if train is not None and isinstance(fn, torch.nn.Module):
+        fn.train(train)
 
-    Returns {"output", "inputs": [∂/∂input or None], "params": {name: ∂/∂param or None}} (params
-    when fn is a Module); "inputs" is None when the output carries no gradient at all.
+
+def run(fn, inputs: list, kwargs: dict | None = None, train: bool | None = None, seed: int = 0):
+    """fn(*inputs, **kwargs) without gradients, right after torch.manual_seed(seed); a module
+    is put in training (train=True) or eval mode (False) first, or left as it is (None)."""
+    _set_mode(fn, train)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return fn(*inputs, **(kwargs or {}))
+
+
+def vjp(fn, inputs: list, upstream, kwargs: dict | None = None, output: int = 0,
+        train: bool | None = None) -> dict:
+    """Backpropagate Σ upstream·out with autograd, out = fn(*inputs, **kwargs) (output number
+    `output` when it returns a tuple) — the student's own backward where they wrote one. Tensor
+    inputs become leaves; other inputs (shapes, None, numbers) pass as they are and get a None
+    gradient. `train` sets a module's mode as in `run`.
+
+    Returns {"output", "inputs": [∂/∂input or None], "params": {name: ∂/∂param or None},
+    "grad_fn": the output's grad_fn class name, "autograd_calls": how many times autograd was
+    entered while the backward pass ran (1 is this probe's own call)}; "inputs" is None when
+    the output carries no gradient at all.
     """
-    leaves = [x.detach().clone().requires_grad_(x.is_floating_point()) for x in inputs]
-    out = fn(*leaves, **kwargs)
+    if isinstance(fn, torch.nn.Module):
+        _set_mode(fn, train)
+        fn.zero_grad(set_to_none=True)
+    leaves = [x.detach().clone().requires_grad_(x.is_floating_point())
+              if isinstance(x, torch.Tensor) else x for x in inputs]
+    out = fn(*leaves, **(kwargs or {}))
     if isinstance(out, (tuple, list)):
         out = out[output]
     named = list(fn.named_parameters()) if isinstance(fn, torch.nn.Module) else []
-    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+    if not isinstance(out, torch.Tensor) or out.grad_fn is None:
         return {"output": out.detach() if isinstance(out, torch.Tensor) else out,
-                "inputs": None, "params": {}}
-    wrt = [x for x in leaves if x.requires_grad] + [p for _, p in named if p.requires_grad]
-    # the VJP as the gradient of the scalar Σ upstream·out: autograd.grad(out, …, upstream)
-    # would make torch import sympy on its first call (seconds of grading time)
-    loss = (out * upstream.to(out.dtype)).sum()
-    grads = iter(torch.autograd.grad(loss, wrt, allow_unused=True))
-    input_grads = [next(grads) if x.requires_grad else None for x in leaves]
-    param_grads = {name: next(grads) if p.requires_grad else None for name, p in named}
-    return {"output": out.detach(), "inputs": input_grads, "params": param_grads}
+                "inputs": None, "params": {}, "grad_fn": "None", "autograd_calls": 0}
+    node = type(out.grad_fn).__name__
+    calls = [0]
+    originals = (torch.autograd.backward, torch.autograd.grad)
 
+    def counting(original):
+        def wrapper(*args, **kw):
+            calls[0] += 1
+            return original(*args, **kw)
+        return wrapper
 
-def seeded(fn, *args, probe_seed: int = 0, **kwargs):
-    """fn(*args, **kwargs) right after torch.manual_seed(probe_seed): reproducible dropout."""
-    torch.manual_seed(probe_seed)
-    return fn(*args, **kwargs)
+    torch.autograd.backward, torch.autograd.grad = map(counting, originals)
+    try:
+        # the gradient of a scalar: out.backward(upstream) makes torch import sympy (seconds)
+        (out * upstream.to(out.dtype)).sum().backward()
+    finally:
+        torch.autograd.backward, torch.autograd.grad = originals
+    return {"output": out.detach(),
+            "inputs": [x.grad if isinstance(x, torch.Tensor) and x.requires_grad else None
+                       for x in leaves],
+            "params": {name: None if p.grad is None else p.grad.detach().clone()
+                       for name, p in named},
+            "grad_fn": node, "autograd_calls": calls[0]}

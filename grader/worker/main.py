@@ -9,6 +9,7 @@ sees expected values, scores, solutions or tests.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import linecache
 import operator
 import signal
@@ -17,7 +18,7 @@ import traceback
 import warnings
 from typing import Any
 
-from . import guard, protocol
+from . import guard, protocol, watch
 
 OPERATORS = {
     name: getattr(operator, name)
@@ -63,6 +64,7 @@ class Worker:
         self.root, self.package = root, package
         self.objects: dict[int, Any] = {}
         self.next_id = 1
+        self.observed: dict = {}  # what the last call did to its arguments (watch.py)
 
     # handles ---------------------------------------------------------------
     def to_handle(self, obj: Any) -> int:
@@ -85,7 +87,11 @@ class Worker:
             module = importlib.import_module(f"{self.package}.{request['module']}")
             return protocol.Handle(self.to_handle(module), (), "module")
         if op == "call":
-            return self.from_handle(request["h"], tuple(request["p"]), "")(*args, **kwargs)
+            function = self.from_handle(request["h"], tuple(request["p"]), "")
+            observer = watch.Watch(function, args, kwargs)
+            result = function(*args, **kwargs)
+            self.observed = observer.report(result)  # in-place changes and aliasing, for the judge
+            return result
         if op == "getattr":
             return self.from_handle(request["h"], tuple(request["p"]), "")
         if op == "setattr":
@@ -102,11 +108,27 @@ class Worker:
             for id in request["ids"]:
                 self.objects.pop(id, None)
             return None
+        if op == "reload":
+            return self.reload(request["module"], args[0])
         raise protocol.ProtocolError(f"unknown operation {op!r}")
+
+    def reload(self, module: str, source: str) -> protocol.Handle:
+        """Replace the graded module by `source` (mutation analysis grades many variants of a
+        solution in one worker). Earlier objects are dropped: they belong to the old module."""
+        name = f"{self.package}.{module}"
+        origin = f"{self.root}/{self.package}/{module}.py"
+        spec = importlib.util.spec_from_loader(name, loader=None, origin=origin)
+        fresh = importlib.util.module_from_spec(spec)
+        fresh.__file__ = origin
+        sys.modules[name] = fresh
+        exec(compile(source, origin, "exec"), fresh.__dict__)
+        self.objects.clear()
+        return protocol.Handle(self.to_handle(fresh), (), "module")
 
     def handle(self, header: dict, buffers: list[bytes]) -> tuple[dict, list]:
         """One request in, one reply out; the student's exceptions become data."""
         guard.violations.clear()
+        self.observed = {}
         try:
             args = protocol.decode(header.get("args", []), buffers, self.from_handle)
             kwargs = protocol.decode(header.get("kwargs", {"d": {}}), buffers, self.from_handle)
@@ -117,7 +139,7 @@ class Worker:
             try:
                 result = self.execute(header, args, kwargs)
                 tree, out = protocol.encode(result, self.to_handle)
-                reply = {"ok": True, "value": tree}
+                reply = {"ok": True, "value": tree, **self.observed}
             except BaseException as exc:  # noqa: BLE001 - the student may raise anything
                 reply, out = self.error_reply(exc), []
         reply["warnings"] = [_safe_str(w.message)[:300] for w in caught[:5]]
@@ -191,6 +213,21 @@ def main() -> None:
             return
         reply, out = worker.handle(header, buffers)
         try:
-            protocol.send(fd_out, reply, out)
+            parts, size = protocol.frame(reply, out)
         except (ValueError, protocol.ProtocolError) as exc:  # e.g. NaN inside a header
-            protocol.send(fd_out, worker.error_reply(exc), [])
+            parts, size = protocol.frame(worker.error_reply(exc), [])
+        cap = header.get("cap")
+        if type(cap) is int and size > cap:  # the judge would refuse it: describe it instead
+            parts, _ = protocol.frame(oversized_reply(reply, size), [])
+        protocol.write(fd_out, parts)
+
+
+def oversized_reply(reply: dict, size: int) -> dict:
+    """A small reply standing for one larger than the judge's cap: its size and largest arrays."""
+    arrays = [[list(shape), dtype] for shape, dtype in protocol.arrays_in(reply.get("value"))]
+    return {
+        "ok": False,
+        "oversized": {"bytes": size, "arrays": arrays},
+        "warnings": reply.get("warnings", []),
+        "violations": reply.get("violations", []),
+    }

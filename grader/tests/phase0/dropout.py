@@ -85,7 +85,7 @@ def dropout_edge_probabilities(m):
         "Dropout(1).forward(x)",
         "p = 1 keeps nothing: return zeros, do not divide by 1 − p = 0.",
     )
-    assert_quiet(m, "Dropout(1).forward(x)")
+    assert_quiet(m, "Dropout(1).forward(x)", "p = 1 keeps nothing: 1/(1 − p) is a division by 0.")
     assert_close(y1, np.zeros_like(x), "Dropout(1).forward(x)")
 
 
@@ -103,4 +103,6 @@ def dropout_statistics(m):
         "backward_survivor": np.round(back.max(), 3),
         "backward_matches_mask": np.array(bool(np.all((back != 0) == (y != 0)))),
         "eval_value": np.round(np.asarray(evaluation.forward(x)).max(), 3),
+        # a second forward draws a new mask (from the layer's one Generator)
+        "new_mask": np.array(bool(np.any((np.asarray(layer.forward(x)) != 0) != (y != 0)))),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, unpack
@@ -13,12 +14,16 @@ SHAPE = (300, 500)  # (fan_out, fan_in): large enough that sample statistics are
 CONV = (64, 32, 3, 3)
 
 
+def _fans(shape) -> tuple[int, int]:
+    """torch's own (fan_in, fan_out) for a weight of this shape."""
+    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+
+
 def _expected(kind: str, shape, mode="fan_in", gain=1.0):
     """(std, uniform bound) from torch.nn.init's documented formulas."""
-    receptive = math.prod(shape[2:])
-    fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+    fan_in, fan_out = _fans(shape)
     if kind.startswith("xavier"):
-        std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+        std = math.sqrt(2.0 * gain**2 / (fan_in + fan_out))  # Var = 2·gain²/(fan_in + fan_out)
     else:
         std = math.sqrt(2.0) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
     return std, std * math.sqrt(3.0)
@@ -51,8 +56,7 @@ def compute_fans_matches_torch(m):
     """compute_fans gives torch's (fan_in, fan_out) for Linear and conv weight shapes."""
     for shape in [(3, 5), SHAPE, CONV]:
         got = tuple(int(v) for v in unpack(m.compute_fans(shape), 2, "compute_fans"))
-        receptive = math.prod(shape[2:])
-        expected = (shape[1] * receptive, shape[0] * receptive)
+        expected = _fans(shape)
         if got != expected:
             raise CheckFailed(
                 f"compute_fans({shape}) = {got}, expected (fan_in, fan_out) = {expected}.",

@@ -153,7 +153,11 @@ def batchnorm_is_stable_for_a_constant_feature(m):
         "BatchNorm1d on a constant feature",
         "ε is added to the variance inside the square root for exactly this case.",
     )
-    assert_quiet(m, "BatchNorm1d on a constant feature")
+    assert_quiet(
+        m,
+        "BatchNorm1d on a constant feature",
+        "ε is added to the variance inside the square root for exactly this case.",
+    )
     assert_close(y[:, 0], np.zeros(6), "the normalised constant feature")
 
 
@@ -166,13 +170,15 @@ def batchnorm_outputs(m):
     dx = bn.backward(dout)
     y2 = bn.forward(x * 2 + 1)
     bn.eval()
+    running = {"running_mean": fetch(bn.running_mean), "running_var": fetch(bn.running_var)}
+    evaluated = bn.forward(x[:2])
     return {
         "y": y,
         "dx": dx,
         "y2": y2,
-        "running_mean": fetch(bn.running_mean),
-        "running_var": fetch(bn.running_var),
-        "eval": bn.forward(x[:2]),
+        **running,
+        "eval": evaluated,
+        "eval_again": bn.forward(x[:2]),  # eval must not update the running statistics
     }
 
 
@@ -263,10 +269,14 @@ def layernorm_is_stable_for_constant_and_huge_rows(m):
     """Constant rows give β (no nan) and rows of magnitude 1e4 normalise exactly."""
     x = np.array([[5.0, 5.0, 5.0, 5.0], [1e4, -1e4, 2e4, 0.0]])
     ln = m.LayerNorm(4)
-    y = assert_finite(ln.forward(x), "LayerNorm on a constant row and a row of size 1e4")
-    assert_quiet(m, "LayerNorm on a constant row")
+    hint = (
+        "Take the variance as the mean of (x − μ)² (x.var does) with ε inside the square "
+        "root: a constant row then gives β, and E[x²] − μ² does not cancel badly at 1e4."
+    )
+    y = assert_finite(ln.forward(x), "LayerNorm on a constant row and a row of size 1e4", hint)
+    assert_quiet(m, "LayerNorm on a constant row", hint)
     expected, _, _, _ = _torch_ln(np.ones(4), np.zeros(4), x, np.ones_like(x))
-    assert_close(y, expected, "LayerNorm on a constant row and a row of size 1e4")
+    assert_close(y, expected, "LayerNorm on a constant row and a row of size 1e4", hint=hint)
 
 
 @fingerprint("layernorm")

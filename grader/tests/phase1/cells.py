@@ -11,7 +11,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.stability import assert_finite
 from grader.session import run_probe
-from grader.tests.phase1.common import (
+from grader.tests.phase1._helpers import (
     DT,
     assert_dtype,
     check_uniform_init,
@@ -87,7 +87,9 @@ def rnn_cell_keeps_float32_and_saturates_quietly(m):
     with torch.no_grad():
         assert_close(out, ref(x, h).numpy(), "RNNCell in float32")
     huge = torch.tensor([[1e4, -1e4, 1e4], [-1e4, 1e4, 0.0]], dtype=torch.float32)
-    assert_finite(cell(huge, h), "RNNCell on inputs of ±1e4")
+    assert_finite(cell(huge, h), "RNNCell on inputs of ±1e4",
+                  "tanh saturates at ±1 for any finite input: use torch.tanh, not a formula "
+                  "with exp(2x), which overflows.")
 
 
 @fingerprint("rnn_cell")
@@ -269,7 +271,9 @@ def gru_cell_keeps_float32_and_saturates_quietly(m):
     with torch.no_grad():
         assert_close(out, ref(x, h).numpy(), "GRUCell in float32")
     huge = torch.tensor([[1e4, -1e4, 1e4], [-1e4, 1e4, 0.0]], dtype=torch.float32)
-    assert_finite(cell(huge, h), "GRUCell on inputs of ±1e4")
+    assert_finite(cell(huge, h), "GRUCell on inputs of ±1e4",
+                  "σ and tanh saturate for any finite input: use torch.sigmoid and torch.tanh, "
+                  "not formulas with exp, which overflow.")
 
 
 @check("gru_cell", "oracle")

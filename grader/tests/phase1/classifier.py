@@ -10,7 +10,7 @@ from torch import nn
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.session import fetch, run_probe
-from grader.tests.phase1.common import compare_vjp, load, randn, state_of
+from grader.tests.phase1._helpers import compare_vjp, load, randn, state_of
 
 TORCH = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 FEATURES_HINT = ("Classify from h_n of the top layer: h_n[-D:] (D directions), concatenated "

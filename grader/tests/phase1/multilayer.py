@@ -11,7 +11,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.checks.stability import assert_finite
 from grader.session import run_probe
-from grader.tests.phase1.common import compare, compare_vjp, load, randn, reference, state_of
+from grader.tests.phase1._helpers import compare, compare_vjp, load, randn, reference, state_of
 
 TORCH = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 OUTPUT_HINT = ("output holds the last layer's states [forward, backward] at every step; the "
@@ -185,7 +185,9 @@ def multilayer_rnn_is_stable_over_1000_steps(m):
                       "LSTM over 1000 steps", "Work step by step; no state should grow "
                       "without bound through an LSTM.", rtol=1e-8, atol=1e-10)
     for name, grad in got["parameters"].items():
-        assert_finite(grad, f"the gradient of {name} over 1000 steps")
+        assert_finite(grad, f"the gradient of {name} over 1000 steps",
+                      "The LSTM's cell path is additive and its gates saturate: a nan here "
+                      "means a state or gradient that grows without bound over the steps.")
 
 
 @fingerprint("multilayer_rnn")

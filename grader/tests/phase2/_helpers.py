@@ -19,9 +19,11 @@ CONVENTION = ("In this course True means MAY ATTEND (torch's nn.MultiheadAttenti
               "opposite).")
 
 
-def randn(seed: int, *shape: int, dtype: torch.dtype = F64, scale: float = 1.0) -> torch.Tensor:
+def randn(seed: int, *shape: int, dtype: torch.dtype = F64, scale: float = 1.0,
+          shift: float = 0.0) -> torch.Tensor:
+    """N(shift, scale²) values, the same for a given seed on every machine."""
     generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(*shape, generator=generator, dtype=F64) * scale).to(dtype)
+    return (torch.randn(*shape, generator=generator, dtype=F64) * scale + shift).to(dtype)
 
 
 def random_mask(seed: int, *shape: int, p_keep: float = 0.6, keep_first: bool = True):
@@ -72,27 +74,41 @@ def pair(value, what: str) -> tuple:
     return unpack(value, 2, what)
 
 
-def copy_weights(student, state: dict, what: str) -> None:
-    """Copy the parameters of a torch module (its state_dict) into the student's module by name."""
+NAMES_HINT = ("Name and shape the parameters exactly as the docstring says (they follow "
+              "PyTorch), and register them as nn.Parameter.")
+
+
+def copy_weights(student, state: dict, what: str, hint: str = NAMES_HINT,
+                 cast: bool = False) -> None:
+    """Copy a torch module's parameters (its state_dict) into the student's module by name, or
+    explain what did not fit; with `cast`, the module first moves to the state's dtype."""
     report = run_probe(student, "phase2.load_state", student,
-                       {name: value.detach().clone() for name, value in state.items()})
+                       {name: value.detach().clone() for name, value in state.items()}, cast)
     problems = []
     if report["missing"]:
-        problems.append(f"it has no parameter named {', '.join(report['missing'])}")
+        problems.append(f"it has no parameter named {', '.join(report['missing'][:6])}")
     for name, shape in report["wrong_shape"].items():
         problems.append(f"its {name} has shape {tuple(shape)}, expected "
                         f"{tuple(state[name].shape)}")
     if report["extra"]:
-        problems.append(f"it has parameters torch does not: {', '.join(report['extra'])}")
+        problems.append(f"it has parameters torch's does not: {', '.join(report['extra'][:6])}")
     if problems:
-        raise CheckFailed(f"cannot copy torch's weights into your {what}: " + "; ".join(problems)
-                          + ".", "Name and shape the parameters exactly as the docstring says "
-                          "(they follow PyTorch), and register them as nn.Parameter.")
+        raise CheckFailed(f"cannot copy the weights of torch's {what} into yours: "
+                          + "; ".join(problems) + ".", hint)
 
 
-def gradients(ref, function, inputs: list, upstream, what: str, output: int = 0, **kwargs) -> dict:
-    """Autograd gradients of the student's function (run in the worker) for `upstream`."""
-    result = run_probe(ref, "phase2.vjp", function, inputs, upstream, output=output, **kwargs)
+def run(m, fn, *inputs, train: bool = False, seed: int = 0, **kwargs) -> np.ndarray:
+    """The student's fn(*inputs, **kwargs) without gradients, right after
+    torch.manual_seed(seed), a module in training or eval mode, as an array."""
+    out = run_probe(m, "phase2.run", fn, list(inputs), kwargs, train=train, seed=seed)
+    return as_array(out, "the output")
+
+
+def gradients(m, fn, inputs: list, upstream, what: str, output: int = 0, train: bool = False,
+              **kwargs) -> dict:
+    """Autograd gradients of the student's fn(*inputs, **kwargs) (run in the worker, a module
+    in training or eval mode) for `upstream`, through output number `output` of a tuple."""
+    result = run_probe(m, "phase2.vjp", fn, inputs, upstream, kwargs, output=output, train=train)
     if result["inputs"] is None:
         raise CheckFailed(f"{what} returned a tensor that carries no gradient.",
                           "Build the result from the inputs with torch operations only: no "

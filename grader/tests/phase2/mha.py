@@ -239,7 +239,7 @@ def mha_outputs(m):
         out, weights = _call(module, name, x, x, x, **kwargs)
         outputs[f"{name}_out"], outputs[f"{name}_weights"] = out, numpy(weights)
     dropout = student_mha(m, torch_mha(82, dropout=0.5), dropout=0.5)
-    out, _ = pair(run_probe(m, "phase2.seeded", dropout, x, x, x), "seeded call")
+    out, _ = pair(run_probe(m, "phase2.run", dropout, [x, x, x]), "seeded call")
     outputs["eval_with_dropout"] = numpy(out)
     return outputs
 

@@ -206,7 +206,7 @@ def sdpa_outputs(m):
                          ("causal_masked", {"attn_mask": mask, "is_causal": True})):
         out, weights = _sdpa(m, name, q, k, v, **kwargs)
         outputs[f"{name}_out"], outputs[f"{name}_weights"] = out, weights
-    out, _ = pair(run_probe(m, "phase2.seeded", m.scaled_dot_product_attention, q, k, v,
-                            dropout_p=0.5), "seeded dropout")
+    out, _ = pair(run_probe(m, "phase2.run", m.scaled_dot_product_attention, [q, k, v],
+                            {"dropout_p": 0.5}), "seeded dropout")
     outputs["dropout_out"] = numpy(out)
     return outputs

@@ -35,8 +35,8 @@ def window_expected(T: int, window: int, causal: bool) -> np.ndarray:
 
 
 def strided_expected(T: int, stride: int) -> np.ndarray:
-    offset = np.arange(T)[:, None] - np.arange(T)[None, :]
-    return (offset >= 0) & (offset % stride == 0)
+    """The definition, entry by entry: query i sees key j ≤ i when i − j is a multiple of stride."""
+    return np.array([[j <= i and (i - j) % stride == 0 for j in range(T)] for i in range(T)])
 
 
 @check("attn_sparse_masks", "oracle")

@@ -11,7 +11,7 @@ import torch
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.session import StudentError, run_probe
-from grader.tests.phase3._support import attempt, number
+from grader.tests.phase3._helpers import attempt, number
 
 NORM_HINT = ("total = ‖(‖g₁‖_p, ‖g₂‖_p, …)‖_p over the parameters that have a gradient; every "
              "gradient × min(1, max_norm/(total + 1e-6)); return total (before clipping).")

@@ -8,7 +8,7 @@ import numpy as np
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.session import StudentError, run_probe
-from grader.tests.phase3._support import attempt
+from grader.tests.phase3._helpers import attempt
 
 # what the probe's groups should look like: per group [lr, scale, number of params]
 GROUPS = {

@@ -19,7 +19,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.probes.phase3 import run_problem
 from grader.session import fetch, run_probe
-from grader.tests.phase3._support import assert_trajectory, attempt
+from grader.tests.phase3._helpers import assert_trajectory, attempt
 
 STEPS = 100
 ROSENBROCK = {"x": np.array([-1.2, 0.5, 1.8]), "y": np.array([1.0, -0.5, 2.5])}

@@ -15,7 +15,7 @@ import torch
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.session import run_probe
-from grader.tests.phase3._support import assert_trajectory, attempt
+from grader.tests.phase3._helpers import assert_trajectory, attempt
 
 STEPS = 1000
 BASE_LRS = [0.1, 0.03]

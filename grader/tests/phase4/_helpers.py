@@ -13,26 +13,20 @@ import torch
 
 from grader.checks import CheckFailed
 from grader.checks.oracle import as_array
-from grader.session import StudentError, run_probe
-from grader.tests.phase2._helpers import input_gradient  # noqa: F401 - shared with phase 2
+from grader.session import StudentError
+from grader.tests.phase2._helpers import (  # noqa: F401 - the torch helpers of phases 2 and 4
+    F64,
+    gradients,
+    input_gradient,
+    numpy,
+    randn,
+    run,
+)
+from grader.tests.phase2._helpers import copy_weights as _copy_weights
 
-F64 = torch.float64
 NAMES_HINT = ("Name the submodules and parameters exactly as torch does (self_attn, "
               "multihead_attn, linear1, linear2, norm1, norm2, norm3; weight, bias), registered "
               "as nn.Module attributes and nn.Parameter.")
-
-
-def randn(seed: int, *shape: int, dtype: torch.dtype = F64, scale: float = 1.0,
-          shift: float = 0.0) -> torch.Tensor:
-    """N(shift, scale²) values, the same for a given seed on every machine."""
-    generator = torch.Generator().manual_seed(seed)
-    return (torch.randn(*shape, generator=generator, dtype=F64) * scale + shift).to(dtype)
-
-
-def numpy(value) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        return value.detach().numpy()
-    return np.asarray(value)
 
 
 def randomise(module: torch.nn.Module, seed: int, scale: float = 0.5) -> torch.nn.Module:
@@ -47,39 +41,10 @@ def randomise(module: torch.nn.Module, seed: int, scale: float = 0.5) -> torch.n
     return module
 
 
-def copy_weights(m, student, state: dict, what: str) -> None:
-    """Load a torch state_dict into the student's module by name, or explain what did not fit."""
-    report = run_probe(m, "phase4.load_state", student,
-                       {name: value.detach().clone() for name, value in state.items()})
-    problems = []
-    if report["missing"]:
-        problems.append(f"it has no parameter named {', '.join(report['missing'][:6])}")
-    for name, shape in report["wrong_shape"].items():
-        problems.append(f"its {name} has shape {tuple(shape)}, expected "
-                        f"{tuple(state[name].shape)}")
-    if report["extra"]:
-        problems.append(f"it has parameters torch's does not: {', '.join(report['extra'][:6])}")
-    if problems:
-        raise CheckFailed(f"cannot copy the weights of torch's {what} into yours: "
-                          + "; ".join(problems) + ".", NAMES_HINT)
-
-
-def run(m, fn, *inputs, train: bool = False, seed: int = 0, **kwargs) -> np.ndarray:
-    """The student's fn(*inputs, **kwargs) without gradients, as an array."""
-    out = run_probe(m, "phase4.run", fn, list(inputs), kwargs, train=train, seed=seed)
-    return as_array(out, "the output")
-
-
-def gradients(m, fn, inputs: list, upstream: torch.Tensor, what: str, train: bool = False,
-              **kwargs) -> dict:
-    """Autograd gradients of the student's fn (run in the worker) for `upstream`."""
-    result = run_probe(m, "phase4.vjp", fn, inputs, upstream, kwargs, train=train)
-    if result["inputs"] is None:
-        raise CheckFailed(f"{what} returned a tensor that carries no gradient.",
-                          "Build the result from the inputs with torch operations only: no "
-                          ".detach(), .item(), .numpy(), .data or torch.no_grad() on the way.")
-    return result
-
+def copy_weights(student, state: dict, what: str) -> None:
+    """Load a torch state_dict into the student's module by name, casting the module to the
+    state's dtype, or explain what did not fit."""
+    _copy_weights(student, state, what, hint=NAMES_HINT, cast=True)
 
 
 def param_gradient(result: dict, name: str, what: str) -> np.ndarray:

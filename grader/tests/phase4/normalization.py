@@ -196,7 +196,7 @@ def layer_norm_module_matches_torch(m):
             reference.weight.copy_(randn(90 + k, *normalized, shift=1.0))
             reference.bias.copy_(randn(95 + k, *normalized))
         student = m.LayerNorm(normalized, eps=1e-3)
-        copy_weights(m, student, reference.state_dict(), f"LayerNorm({normalized})")
+        copy_weights(student, reference.state_dict(), f"LayerNorm({normalized})")
         x = randn(100 + k, *x_shape, scale=0.3)
         with torch.no_grad():
             expected = reference(x)
@@ -219,7 +219,9 @@ def layer_norm_is_stable_for_constant_and_huge_inputs(m):
     upstream = randn(111, 2, 5)
     _, expected, _ = reference_grads(lambda x: F.layer_norm(x, (5,), weight, bias), [x], upstream)
     grads = _student_grads(m, x, (5,), weight, bias, upstream)
-    assert_close(assert_finite(input_gradient(grads, 0, "x"), "∂L/∂x for constant rows"),
+    assert_close(assert_finite(input_gradient(grads, 0, "x"), "∂L/∂x for constant rows",
+                               "x − μ is 0 and the variance 0 there: ε inside the square root "
+                               "keeps 1/√(σ² + ε) finite in the backward too."),
                  expected[0].numpy(), "∂L/∂x for constant rows", hint=BACKWARD_HINT)
     for what, x in (("a 1e4 offset, spread 1", randn(112, 4, 64, dtype=torch.float32,
                                                       shift=1e4)),
@@ -295,7 +297,7 @@ def rms_norm_module_matches_torch(m):
     with torch.no_grad():
         reference.weight.copy_(randn(160, 4, 6, shift=1.0))
     student = m.RMSNorm((4, 6), eps=1e-4)
-    copy_weights(m, student, reference.state_dict(), "RMSNorm((4, 6))")
+    copy_weights(student, reference.state_dict(), "RMSNorm((4, 6))")
     x = randn(161, 3, 4, 6, scale=0.2)
     with torch.no_grad():
         expected = reference(x)
@@ -346,10 +348,13 @@ def rms_norm_is_stable_for_zero_and_huge_inputs(m):
                                "ε inside the square root keeps the denominator positive."),
                  np.zeros((2, 5)), "rms_norm of zeros")
     got = gradients(m, m.rms_norm, [x, 5, weight], randn(191, 2, 5), "rms_norm")
-    assert_finite(input_gradient(got, 0, "x"), "∂L/∂x of rms_norm at zero")
+    assert_finite(input_gradient(got, 0, "x"), "∂L/∂x of rms_norm at zero",
+                  "At x = 0 the RMS is √ε: keep ε inside the square root, not added after it.")
     x = randn(192, 4, 64, dtype=torch.float32, scale=1e4)
     expected = F.rms_norm(x.double(), (64,)).numpy().astype(np.float32)
-    assert_close(assert_finite(m.rms_norm(x, 64), "rms_norm in float32 of magnitude 1e4"),
+    assert_close(assert_finite(m.rms_norm(x, 64), "rms_norm in float32 of magnitude 1e4",
+                               "mean(x²) of 1e4-sized values is 1e8: fine in float32, while "
+                               "sum(x²) first and then a power can overflow."),
                  expected, "rms_norm in float32 of magnitude 1e4", rtol=1e-4, atol=1e-5,
                  hint=RMS_HINT)
 

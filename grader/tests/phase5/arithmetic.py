@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from grader.checks import fingerprint
-from grader.tests.phase5.common import (
+from grader.tests.phase5._helpers import (
     OpSpec,
     broadcast_arrays,
     declare_op_checks,

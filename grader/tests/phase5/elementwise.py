@@ -9,7 +9,7 @@ import torch
 from grader.checks import check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.checks.stability import EXTREME, assert_finite
-from grader.tests.phase5.common import (
+from grader.tests.phase5._helpers import (
     OpSpec,
     attempt,
     declare_op_checks,

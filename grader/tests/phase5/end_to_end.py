@@ -10,7 +10,7 @@ from datasets.synthetic import circle
 from grader.checks import check, fingerprint
 from grader.checks.oracle import as_array, assert_close, unpack
 from grader.session import run_probe
-from grader.tests.phase5.common import attempt, fail
+from grader.tests.phase5._helpers import attempt, fail
 
 TARGET_ACCURACY = 0.93
 SEEDS = (0, 1, 2, 3, 4)  # init seeds tried in turn (a few die: dead ReLUs); one must pass

@@ -10,7 +10,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.properties import property_holds
 from grader.session import fetch, run_probe
-from grader.tests.phase5.common import FAILED, attempt, fail
+from grader.tests.phase5._helpers import FAILED, attempt, fail
 from grader.tests.phase5.graphs import Program, Step, programs
 
 ACCUMULATE = ("A tensor used several times gets the sum of the gradients of all its uses: "

@@ -18,7 +18,7 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.tests.phase5.common import axis_choices, seeds, short, torch_axis, torch_index
+from grader.tests.phase5._helpers import axis_choices, seeds, short, torch_axis, torch_index
 
 LIMIT = 1e4  # steps whose values grow past this are not drawn (exp of exp …)
 

@@ -13,7 +13,7 @@ from grader.checks import check, fingerprint
 from grader.checks.oracle import as_array, assert_close, assert_scalar
 from grader.checks.stability import EXTREME
 from grader.session import fetch, operator_call
-from grader.tests.phase5.common import attempt, fail
+from grader.tests.phase5._helpers import attempt, fail
 
 rng = np.random.default_rng(9)
 LOGITS = rng.normal(size=(6, 4)) * 2

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from grader.checks import check, fingerprint
 from grader.checks.oracle import assert_close
-from grader.tests.phase5.common import (
+from grader.tests.phase5._helpers import (
     OpSpec,
     attempt,
     axis_choices,

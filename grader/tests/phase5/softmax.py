@@ -11,7 +11,7 @@ from grader.checks import check, fingerprint
 from grader.checks.oracle import assert_close
 from grader.checks.reference import value, vjp
 from grader.checks.stability import EXTREME, assert_finite
-from grader.tests.phase5.common import (
+from grader.tests.phase5._helpers import (
     OpSpec,
     attempt,
     declare_op_checks,

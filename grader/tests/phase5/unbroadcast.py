@@ -12,7 +12,7 @@ from grader.checks import check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.properties import property_holds
 from grader.checks.reference import vjp
-from grader.tests.phase5.common import attempt, fail, seeds
+from grader.tests.phase5._helpers import attempt, fail, seeds
 
 HINT = ("Sum over the grad.ndim − len(shape) leading axes broadcasting added, then with "
         "keepdims=True over every axis where shape has a 1 and grad does not.")

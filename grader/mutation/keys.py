@@ -1,0 +1,91 @@
+"""What a mutant's verdict depends on, hashed: an exercise's results are reused while it holds.
+
+An exercise's key covers
+- the generator (GENERATOR_VERSION: bump it when an operator changes),
+- the solution code the exercise runs: its own symbols, those of the exercises it requires in
+  the same phase (transitively), the module code no exercise owns (imports, helpers), and the
+  whole solution file of every earlier phase it requires,
+- its registry entry and the phase's forbidden APIs,
+- the checking code: the files that define its checks, every helper module under grader/tests
+  (files named `_*.py` and the packages' `__init__.py`), the checks library grader/checks and
+  the probes grader/probes.
+Not covered: fixtures (mutation analysis never names mistakes, so they cannot change a verdict)
+and the machinery every exercise shares (runner, session, worker): after changing how checks
+run, refresh everything with `make mutate FRESH=1`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+from pathlib import Path
+
+from grader.checks import CheckSpec
+from grader.registry import ROOT, Exercise, Phase, exercise_by_id
+from grader.registry import phase as phase_by_number
+
+GENERATOR_VERSION = "1"
+GRADER = ROOT / "grader"
+
+
+def _checking_files(specs: list[CheckSpec]) -> list[Path]:
+    own = {Path(inspect.getsourcefile(spec.function)).resolve() for spec in specs}
+    helpers = {
+        path
+        for path in (GRADER / "tests").rglob("*.py")
+        if path.name.startswith("_") and path.name != "__main__.py"
+    }
+    library = set((GRADER / "checks").rglob("*.py")) | set((GRADER / "probes").rglob("*.py"))
+    return sorted(p.resolve() for p in own | helpers | library)
+
+
+def _requirements(phase: Phase, exercise: Exercise) -> tuple[set[str], set[int]]:
+    """Exercise ids of this phase reached through `requires`, and earlier phases reached."""
+    own, earlier, todo = set(), set(), [exercise.id]
+    while todo:
+        current = exercise_by_id(todo.pop())
+        if current.phase != phase.number:
+            earlier.add(current.phase)
+            continue
+        if current.id not in own:
+            own.add(current.id)
+            todo.extend(current.requires)
+    return own, earlier
+
+
+def solution_context(phase: Phase, exercise: Exercise, source: str) -> str:
+    """The parts of the solution module an exercise's verdicts can depend on."""
+    own, _ = _requirements(phase, exercise)
+    symbols = {s for e in phase.exercises if e.id in own for s in e.symbols}
+    owned = {s for e in phase.exercises for s in e.symbols}
+    lines = source.splitlines(keepends=True)
+    parts = []
+    for node in ast.parse(source).body:
+        name = getattr(node, "name", None)
+        if name is None and isinstance(node, ast.Assign) and len(node.targets) == 1:
+            name = getattr(node.targets[0], "id", None)
+        if name in symbols or name not in owned:
+            first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            parts.append("".join(lines[first - 1 : node.end_lineno]))
+    return "".join(parts)
+
+
+def exercise_key(phase: Phase, exercise: Exercise, source: str, specs: list[CheckSpec]) -> str:
+    digest = hashlib.sha256()
+
+    def add(label: str, data: str | bytes) -> None:
+        data = data.encode() if isinstance(data, str) else data
+        digest.update(f"{label}\0{len(data)}\0".encode() + data)
+
+    add("generator", GENERATOR_VERSION)
+    add("solution", solution_context(phase, exercise, source))
+    _, earlier = _requirements(phase, exercise)
+    for number in sorted(earlier):
+        add(f"phase{number}", (ROOT / "solutions" / phase_by_number(number).filename).read_bytes())
+    add("registry", repr(exercise) + repr(phase.forbidden))
+    for spec in specs:
+        add("check", f"{spec.name} {spec.category} {spec.weight} {spec.full_only} {spec.seconds}")
+    for path in _checking_files(specs):
+        add(str(path.relative_to(ROOT)), path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,179 @@
+"""7.7 BasicBlock and Bottleneck against the same blocks assembled from torch layers with
+copied weights (training and eval), a zeroed last γ giving ReLU, and finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.gradient import check_gradients
+from grader.checks.oracle import as_array, assert_close
+from grader.session import StudentError, run_probe
+from grader.tests.phase7._common import MISSING, attempt, load_params, normal, tensor
+
+BLOCK_HINT = (
+    "out = ReLU(F(x) + shortcut(x)): the ReLU comes after the addition; the shortcut is the "
+    "identity unless the stride or the channel count changes, then conv1×1(stride) → BN."
+)
+BACKWARD_HINT = (
+    "x feeds both branches, so dx = (residual branch's dx) + (shortcut's dx, or dz itself for "
+    "the identity), with dz = dout·1[z > 0] for z = F(x) + shortcut(x)."
+)
+
+
+def conv(c_in, c_out, kernel, stride=1, padding=0):
+    return nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)
+
+
+class TorchBlock(nn.Module):
+    """ReLU(residual(x) + shortcut(x)) from torch layers: the oracle for both block kinds."""
+
+    def __init__(self, residual: list[nn.Module], shortcut: list[nn.Module] | None):
+        super().__init__()
+        self.residual = nn.Sequential(*residual)
+        self.shortcut = nn.Sequential(*shortcut) if shortcut else None
+
+    def forward(self, x):
+        skip = x if self.shortcut is None else self.shortcut(x)
+        return torch.relu(self.residual(x) + skip)
+
+
+def torch_basic_block(c_in, c_out, stride):
+    shortcut = None
+    if stride != 1 or c_in != c_out:
+        shortcut = [conv(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out)]
+    return TorchBlock([conv(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                       conv(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out)], shortcut).double()
+
+
+def torch_bottleneck(c_in, width, stride):
+    c_out = 4 * width
+    shortcut = None
+    if stride != 1 or c_in != c_out:
+        shortcut = [conv(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out)]
+    return TorchBlock([conv(c_in, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                       conv(width, width, 3, stride, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                       conv(width, c_out, 1), nn.BatchNorm2d(c_out)], shortcut).double()
+
+
+def random_params(model: nn.Module, seed: int) -> list[np.ndarray]:
+    """Random weights (γ near 1) copied into the torch model; returned in parameter order."""
+    arrays = []
+    with torch.no_grad():
+        for index, p in enumerate(model.parameters()):
+            a = normal(seed + index, tuple(p.shape), scale=0.4)
+            if p.ndim == 1 and index % 2 == 1:  # a BatchNorm weight follows its conv weight
+                a = a + 1.0
+            p.copy_(tensor(a))
+            arrays.append(a)
+    return arrays
+
+
+def compare_with_torch(m, student, reference: nn.Module, arrays, x, label, hint=BLOCK_HINT):
+    """Training forward, backward (dx and every gradient), then eval forward after training."""
+    load_params(student, arrays)
+    xt = tensor(x, True)
+    y = reference(xt)
+    dout = normal(99, tuple(y.shape))
+    y.backward(tensor(dout))
+    assert_close(student.forward(x), y.detach().numpy(), f"{label}: training forward", hint=hint)
+    assert_close(student.backward(dout), xt.grad.numpy(), f"{label}: backward dx",
+                 hint=BACKWARD_HINT)
+    grads = run_probe(m, "phase7.call_with_inputs", student, "grads", [])[0]
+    names = [name for name, _ in reference.named_parameters()]
+    if len(grads) != len(names):
+        raise CheckFailed(f"{label}: grads() holds {len(grads)} arrays, params() has "
+                          f"{len(names)}.")
+    for name, g, p in zip(names, grads, reference.parameters(), strict=True):
+        assert_close(g, p.grad.numpy(), f"{label}: the gradient of {name}", hint=BACKWARD_HINT)
+    x2 = normal(98, x.shape) * 2
+    student.forward(x2)
+    with torch.no_grad():
+        reference(tensor(x2))
+    student.eval()
+    reference.eval()
+    with torch.no_grad():
+        expected = reference(tensor(x)).numpy()
+    assert_close(student.forward(x), expected, f"{label}: eval forward after two training ones",
+                 hint="eval() must reach every BatchNorm, the shortcut's too.")
+
+
+@check("cnn_blocks", "oracle")
+def basic_block_matches_torch(m):
+    """BasicBlock with an identity and with a projection shortcut equals the torch block."""
+    for c_in, c_out, stride in ((3, 3, 1), (3, 5, 2), (2, 4, 1)):
+        reference = torch_basic_block(c_in, c_out, stride)
+        arrays = random_params(reference, 10 * c_in + c_out)
+        block = m.BasicBlock(c_in, c_out, stride, rng=0)
+        compare_with_torch(m, block, reference, arrays, normal(stride, (2, c_in, 6, 5)),
+                           f"BasicBlock({c_in}, {c_out}, stride={stride})")
+
+
+@check("cnn_blocks", "oracle")
+def bottleneck_matches_torch(m):
+    """Bottleneck (stride on the 3×3, projection when needed) equals the torch block."""
+    for c_in, width, stride in ((8, 2, 1), (4, 2, 2), (8, 3, 1)):
+        reference = torch_bottleneck(c_in, width, stride)
+        arrays = random_params(reference, 7 * c_in + width)
+        block = m.Bottleneck(c_in, width, stride, rng=0)
+        compare_with_torch(m, block, reference, arrays, normal(c_in, (2, c_in, 5, 6)),
+                           f"Bottleneck({c_in}, {width}, stride={stride})",
+                           hint=BLOCK_HINT + " The stride sits on the 3×3 conv (ResNet v1.5).")
+
+
+@check("cnn_blocks", "invariant")
+def a_block_with_zeroed_last_gamma_is_relu(m):
+    """With the last BN's γ = β = 0 a block with an identity shortcut is ReLU, forward and back."""
+    x, dout = normal(5, (2, 8, 4, 4)), normal(6, (2, 8, 4, 4))
+    for label, block, last in (("BasicBlock(8, 8)", m.BasicBlock(8, 8, rng=1), 4),
+                               ("Bottleneck(8, 2)", m.Bottleneck(8, 2, rng=1), 7)):
+        shapes = run_probe(m, "phase7.load_params", block, [])
+        arrays = [normal(i, tuple(s), scale=0.5) for i, s in enumerate(shapes)]
+        if len(arrays) <= last + 1:
+            raise CheckFailed(f"{label}.params() holds {len(arrays)} arrays; see the docstring "
+                              "for the order.")
+        arrays[last] = np.zeros_like(arrays[last])  # γ of the last BatchNorm
+        arrays[last + 1] = np.zeros_like(arrays[last + 1])  # and its β
+        load_params(block, arrays)
+        assert_close(block.forward(x), np.maximum(x, 0), f"{label} with the last γ = 0",
+                     hint=BLOCK_HINT)
+        assert_close(block.backward(dout), dout * (x > 0), f"{label} backward with the last γ = 0",
+                     hint=BACKWARD_HINT)
+
+
+@check("cnn_blocks", "gradient")
+def basic_block_backward_agrees_with_finite_differences(m):
+    """A projection BasicBlock's dx agrees with central differences of its training forward."""
+    block = m.BasicBlock(2, 3, 2, rng=3)
+
+    def vjp(inputs, v):
+        block.forward(inputs["x"])
+        return {"x": block.backward(v)}
+
+    check_gradients(lambda inputs: block.forward(inputs["x"]), vjp, {"x": normal(7, (2, 2, 5, 4))},
+                    what="BasicBlock.backward", passes=4, hint=BACKWARD_HINT)
+
+
+@fingerprint("cnn_blocks")
+def block_outputs(m):
+    outputs = {}
+    for label, make, builder, args in (
+        ("projection", m.BasicBlock, torch_basic_block, (3, 4, 2)),
+        ("identity", m.BasicBlock, torch_basic_block, (4, 4, 1)),
+        ("bottleneck", m.Bottleneck, torch_bottleneck, (4, 2, 2)),
+        ("bottleneck_same", m.Bottleneck, torch_bottleneck, (8, 2, 1)),
+    ):
+        x = normal(3, (2, args[0], 6, 6))
+        try:
+            block = make(*args, rng=0)
+            load_params(block, random_params(builder(*args), 5))
+            y = as_array(block.forward(x), "y")
+            outputs[f"{label}_y"] = y
+            outputs[f"{label}_dx"] = attempt(block.backward, normal(4, y.shape))
+            grads = run_probe(m, "phase7.call_with_inputs", block, "grads", [])[0]
+            outputs[f"{label}_grads"] = np.concatenate([np.ravel(g) for g in grads])
+        except (StudentError, CheckFailed):
+            outputs[f"{label}_y"] = MISSING
+    return outputs

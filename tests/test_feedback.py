@@ -1,0 +1,111 @@
+"""Feedback that points at the actual mistake (issue 8): each rule shown on a broken input or a
+broken submission — hints belong to the failing assertion, values print plainly, the failing
+input element is named, a hang costs only its own function, several known mistakes are named
+together, and cross-phase prerequisites reach the terminal table."""
+
+from __future__ import annotations
+
+import inspect
+import io
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from grader import mutants, registry
+from grader.checks import CheckFailed
+from grader.checks.oracle import assert_close, plain
+from grader.checks.stability import assert_finite, assert_quiet
+from grader.report import reason, render_terminal
+from grader.runner import ExerciseResult, PhaseResult, grade
+from grader.session import Limits
+from tests.conftest import SOLUTION0
+
+SOURCE0 = SOLUTION0.read_text()
+
+
+def _failure(call) -> CheckFailed:
+    with pytest.raises(CheckFailed) as caught:
+        call()
+    return caught.value
+
+
+def test_stability_helpers_demand_a_hint_of_their_own():
+    for helper in (assert_finite, assert_quiet):
+        assert inspect.signature(helper).parameters["hint"].default is inspect.Parameter.empty
+    failure = _failure(lambda: assert_finite(np.array([1.0, np.inf]), "∂L/∂h", "BPTT hint"))
+    assert failure.hint == "BPTT hint" and "(inf)" in str(failure)
+
+
+def test_values_print_plainly():
+    assert plain(np.float64(0.0)) == "0.0"
+    assert plain(np.float32(1.5)) == "1.5"
+    assert plain(np.int64(3)) == "3"
+    failure = _failure(lambda: assert_close(np.array([1.0, 2.0]), np.array([1.0, 2.5]), "y"))
+    assert "np.float64" not in str(failure) and "got 2.0, expected 2.5" in str(failure)
+
+
+def test_relative_error_against_an_expected_zero_is_not_huge():
+    failure = _failure(lambda: assert_close(np.array([0.5, 1.0]), np.array([0.0, 1.0]), "y"))
+    assert "expected 0 there" in str(failure) and "e+" not in str(failure).split("\n")[0]
+
+
+def test_the_failing_input_element_is_shown():
+    x = np.array([-1.0, 0.0, 2.0])
+    failure = _failure(lambda: assert_close(np.array([0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0]),
+                                            "relu_backward", inputs={"x": x}))
+    assert "index (1,) (x[1] = 0.0)" in str(failure)
+
+
+def test_the_hint_shown_is_the_failing_assertions():
+    def two_assertions():
+        assert_close(np.ones(2), np.ones(2), "first", hint="first hint")
+        assert_close(np.zeros(2), np.ones(2), "second", hint="second hint")
+
+    assert _failure(two_assertions).hint == "second hint"
+
+
+def test_a_hang_in_relu_costs_relu_only(tmp_path):
+    path = tmp_path / "phase0_foundations.py"
+    old = '    """ReLU(x) = max(x, 0), elementwise. Any shape."""\n'
+    path.write_text(SOURCE0.replace(old, old + "    while True:\n        pass\n"))
+    result = grade(registry.phase(0), path, exercises=["activations"],
+                   limits=Limits(call_seconds=1.5, check_seconds=10), prerequisites=False)
+    checks = {c.spec.name: c for c in result.exercises[0].checks}
+    assert checks["relu_matches_torch"].kind == "timeout"
+    assert checks["relu_is_stable_at_1e4"].kind == "timeout"
+    assert "not run again" in checks["relu_is_stable_at_1e4"].message
+    for name in ("tanh_matches_torch", "sigmoid_backward_matches_torch_autograd",
+                 "gelu_tanh_is_stable_at_1e4"):
+        assert checks[name].passed, (name, checks[name].message)
+    # one real hang (plus the per-check deadline at most once), never one per check
+    assert result.seconds < 30
+
+
+def test_several_known_mistakes_are_named_together(tmp_path):
+    known = {m.id: m for m in mutants.load(registry.phase(0))}
+    first, second = known["relu_backward_passes_at_zero"], known["tanh_backward_uses_input"]
+    path = tmp_path / "phase0_foundations.py"
+    path.write_text(second.apply(first.apply(SOURCE0)))
+    result = grade(registry.phase(0), path, exercises=["activations"], prerequisites=False)
+    exercise = result.exercises[0]
+    assert set(exercise.mistakes) == {first.why, second.why}
+    assert first.why in exercise.mistake and second.why in exercise.mistake
+
+
+def test_a_single_mutant_is_still_named_alone(tmp_path):
+    mutant = {m.id: m for m in mutants.load(registry.phase(0))}["softmax_ignores_axis"]
+    path = tmp_path / "phase0_foundations.py"
+    path.write_text(mutant.apply(SOURCE0))
+    result = grade(registry.phase(0), path, exercises=["softmax"], prerequisites=False)
+    assert result.exercises[0].mistakes == [mutant.why]
+
+
+def test_cross_phase_prerequisites_reach_the_terminal_table():
+    phase = registry.phase(4)
+    exercise = next(e for e in phase.exercises if e.requires)
+    result = ExerciseResult(exercise, [], blocked_by=["attn_mha (phase 2)"])
+    assert reason(result).startswith("fix first: attn_mha (phase 2)")
+    console = Console(file=io.StringIO(), width=200, highlight=False)
+    render_terminal(PhaseResult(phase, "x", [result], 0.0), console, details=False)
+    assert "fix first: attn_mha (phase 2)" in console.file.getvalue()
