@@ -28,7 +28,7 @@ help: ## list the commands
 	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
 	@echo "  make verify [PHASE=n]                 solutions 100%, stubs 0, every mutant caught, files current"
 	@echo "  make mutate [PHASE=n] [FRESH=1]       generated mutants graded (cached), reports in grader/mutants/"
-	@echo "  make release OUT=dir                  the student bundle: no solutions, mutants or hidden checks"
+	@echo "  make release OUT=dir [PHASES=0-3]     the student bundle: no solutions, mutants or hidden checks"
 	@echo "  make gradescope PHASE=n               build/gradescope-phase<n>.zip, the Gradescope autograder"
 	@echo "  python -m grader batch DIR --phase n [--jobs k] [--shard K/N]; python -m grader merge OUT"
 	@echo "                                        grade a folder of submissions into a gradebook CSV"
@@ -70,7 +70,7 @@ mutate: $(STAMP)
 
 release: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make release OUT=dir (a new folder)"; exit 2; }
-	@$(PY) -m grader release --out $(OUT)
+	@$(PY) -m grader release --out $(OUT) $(if $(PHASES),--phases $(PHASES))
 
 gradescope: $(STAMP)
 	@$(PY) -m grader gradescope --phase $(PHASE)

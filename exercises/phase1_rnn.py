@@ -41,7 +41,7 @@ def rnn_step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     """One step of an Elman RNN: h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh).
 
     x (B, I), h (B, H), weight_ih (H, I), weight_hh (H, H), biases (H,) or None.
-    act is tanh or relu (`nonlinearity`). Returns h' (B, H).
+    act is tanh or relu (`nonlinearity`; anything else raises ValueError). Returns h' (B, H).
     """
     # HINT: F.linear(x, W, b) computes x Wᵀ + b and accepts b = None.
     raise NotImplementedError("rnn_cell: rnn_step: One step of an Elman RNN: h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh).")
@@ -191,10 +191,11 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks per cell type
 class MultiLayerRNN(nn.Module):
     """A stack of recurrent layers, optionally bidirectional, as nn.RNN / nn.LSTM / nn.GRU.
 
-    cell_type: "rnn" (tanh), "lstm" or "gru". Layer l of direction d has the parameters
-    weight_ih_l{l}{s} (G·H, I_l), weight_hh_l{l}{s} (G·H, H), bias_ih_l{l}{s}, bias_hh_l{l}{s}
-    (G·H,), with s = "" forward and "_reverse" backward, G the cell's gate count, I_0 =
-    input_size and I_l = H·num_directions above: exactly nn.LSTM's state_dict keys.
+    cell_type: "rnn" (tanh), "lstm" or "gru" (anything else raises ValueError). Layer l of
+    direction d has the parameters weight_ih_l{l}{s} (G·H, I_l), weight_hh_l{l}{s} (G·H, H),
+    bias_ih_l{l}{s}, bias_hh_l{l}{s} (G·H,), with s = "" forward and "_reverse" backward, G the
+    cell's gate count, I_0 = input_size and I_l = H·num_directions above: exactly nn.LSTM's
+    state_dict keys.
     Layer l > 0 reads the concatenated [forward, backward] outputs of layer l − 1, after
     dropout (training mode only; never after the last layer).
 
@@ -334,7 +335,8 @@ def precision_recall_f1(pred: Tensor, target: Tensor, num_classes: int,
     average=None → three (C,) tensors, one value per class;
     "macro" → the unweighted mean of the per-class values over all C classes (F1 included:
               the mean of the per-class F1s, not the F1 of the mean P and R);
-    "micro" → P, R and F1 from the summed TP, FP, FN (0-d tensors; all equal accuracy).
+    "micro" → P, R and F1 from the summed TP, FP, FN (0-d tensors; all equal accuracy);
+    any other average raises ValueError.
     """
     # HINT: torch.where(den > 0, num / den, 0) still computes 0/0 = nan in the branch it drops
     # HINT: (and nan poisons gradients); den.clamp(min=1) is exact, since den is a count.

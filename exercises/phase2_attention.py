@@ -90,6 +90,7 @@ class MultiplicativeAttention(nn.Module):
 
     "general" has one parameter, W = nn.Linear(key_dim, query_dim, bias=False), whose weight
     (query_dim, key_dim) is Luong's W_a: score = q · (W_a k). "dot" needs key_dim == query_dim.
+    Another method, or "dot" with key_dim ≠ query_dim, raises ValueError.
     """
 
     def __init__(self, query_dim: int, key_dim: int | None = None,
@@ -175,6 +176,7 @@ class MultiHeadAttention(nn.Module):
     in_proj_weight is None). in_proj_bias (3E,) (None when bias=False) and
     out_proj = nn.Linear(E, E, bias). Initialised as torch does: Xavier-uniform projections,
     zero biases. Masks: True = MAY ATTEND (the opposite of nn.MultiheadAttention).
+    embed_dim not divisible by num_heads, or batch_first=False, raises ValueError.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -317,7 +319,8 @@ def sinusoidal_table(length: int, dim: int, base: float = 10000.0,
                      dtype: torch.dtype = torch.float32,
                      device: torch.device | None = None) -> Tensor:
     """(length, dim) table of Vaswani et al.: PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ),
-    ωᵢ = base^(−2i/dim). dim must be even. Computed in float64, returned in `dtype`."""
+    ωᵢ = base^(−2i/dim). dim must be even (else ValueError). Computed in float64, returned in
+    `dtype` on `device`."""
     # HINT: sin and cos interleave (even columns sin, odd columns cos): stack on a new last
     # HINT: axis, then flatten the last two.
     raise NotImplementedError("attn_positional: sinusoidal_table: (length, dim) table of Vaswani et al.: PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ),")
@@ -332,8 +335,9 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("pe", sinusoidal_table(max_len, dim, base), persistent=False)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (..., T, dim) → x + pe[offset : offset + T], in x's dtype."""
-        raise NotImplementedError("attn_positional: SinusoidalPositionalEncoding.forward: x (..., T, dim) → x + pe[offset : offset + T], in x's dtype.")
+        """x (..., T, dim) → x + pe[offset : offset + T], in x's dtype; ValueError when
+        offset + T > max_len."""
+        raise NotImplementedError("attn_positional: SinusoidalPositionalEncoding.forward: x (..., T, dim) → x + pe[offset : offset + T], in x's dtype; ValueError when")
 
 
 class LearnedPositionalEmbedding(nn.Module):
@@ -345,8 +349,9 @@ class LearnedPositionalEmbedding(nn.Module):
         self.weight = nn.Parameter(torch.randn(max_len, dim) * 0.02)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (..., T, dim) → x + weight[offset : offset + T]."""
-        raise NotImplementedError("attn_positional: LearnedPositionalEmbedding.forward: x (..., T, dim) → x + weight[offset : offset + T].")
+        """x (..., T, dim) → x + weight[offset : offset + T]; ValueError when
+        offset + T > max_len."""
+        raise NotImplementedError("attn_positional: LearnedPositionalEmbedding.forward: x (..., T, dim) → x + weight[offset : offset + T]; ValueError when")
 
 
 # ---- 2.10 Rotary position embedding ----
@@ -359,7 +364,7 @@ class RotaryEmbedding(nn.Module):
         (x₂ᵢ, x₂ᵢ₊₁) ↦ (x₂ᵢ cos pθᵢ − x₂ᵢ₊₁ sin pθᵢ,  x₂ᵢ sin pθᵢ + x₂ᵢ₊₁ cos pθᵢ).
 
     Applied to queries and keys (not values), it makes q·k depend on positions only through
-    their difference. No parameters.
+    their difference. No parameters. dim must be even (else ValueError).
     """
 
     def __init__(self, dim: int, base: float = 10000.0) -> None:

@@ -203,8 +203,8 @@ class BPETokenizer:
         """The ids of "".join(chunks), yielded as the chunks arrive (e.g. the lines of a file).
 
         Equal to encode("".join(chunks)). Memory stays bounded by a chunk plus the text held
-        back at its end — the last two pieces, which the next chunk may still extend (" d" +
-        "og"), and a possible start of a special token — not by the length of the stream.
+        back at its end — the last piece, which the next chunk may still extend (" d" + "og"),
+        and a possible start of a special token — not by the length of the stream.
         """
         # HINT: keep a buffer; encode and drop only the pieces that more text cannot change.
         raise NotImplementedError("tok_bpe_encode: BPETokenizer.encode_iterable: The ids of \"\".join(chunks), yielded as the chunks arrive (e.g. the lines of a file).")
@@ -439,26 +439,17 @@ class EpochLoader:
 
     def next_batch(self):
         """The next batch, moving to the next epoch after the last full batch of this one."""
-        if self.position == self.steps_per_epoch:
-            self.epoch, self.position = self.epoch + 1, 0
-        if self._order is None or self.position == 0:
-            self._order = self.order(self.epoch)
-        start = (self.position * self.world_size + self.rank) * self.batch_size
-        indices = self._order[start:start + self.batch_size]
-        self.position += 1
-        if isinstance(self.dataset, tuple):
-            return tuple(part[indices] for part in self.dataset)
-        return self.dataset[indices]
+        # HINT: this process's slice of step `position` starts at (position·world_size + rank)·
+        # HINT: batch_size in the epoch's order; compute the order once per epoch.
+        raise NotImplementedError("trainer: EpochLoader.next_batch: The next batch, moving to the next epoch after the last full batch of this one.")
 
     def state_dict(self) -> dict:
         """{"epoch", "position"}: where the next batch comes from."""
-        return {"epoch": self.epoch, "position": self.position}
+        raise NotImplementedError("trainer: EpochLoader.state_dict: {\"epoch\", \"position\"}: where the next batch comes from.")
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a state_dict(): the next batch is the one it pointed at."""
-        self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None
-        if self.position:
-            self._order = self.order(self.epoch)
+        raise NotImplementedError("trainer: EpochLoader.load_state_dict: Continue from a state_dict(): the next batch is the one it pointed at.")
 
 
 def language_model_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, int]:

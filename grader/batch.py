@@ -67,14 +67,28 @@ def columns(phase: Phase) -> list[str]:
     ]
 
 
-def grader_version() -> str:
-    """The package version plus a digest of everything that judges: code, checks, fixtures."""
-    digest = hashlib.sha256()
+def grader_version(phase: Phase) -> str:
+    """The package version plus a digest of everything that can change a score on `phase`: the
+    grader's modules, checks library, worker and probes, the registry, and this phase's checks,
+    fixtures and mutants (not other phases', nor the capstones or instructor tools)."""
     package = ROOT / "grader"
-    for path in sorted(package.rglob("*")):
-        if path.suffix in (".py", ".toml", ".npz") and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes())
+    own = f"phase{phase.number}"
+    judged = [
+        *package.glob("*.py"),
+        *(package / "checks").rglob("*.py"),
+        *(package / "worker").rglob("*.py"),
+        *(package / "probes").rglob("*.py"),
+        *(package / "registry").glob("*.toml"),
+        *(package / "tests").glob("*.py"),
+        *(package / "tests" / own).rglob("*.py"),
+        *(package / "tests" / own).rglob("*.toml"),
+        *(package / "fixtures" / own).rglob("*.npz"),
+        *(package / "mutants" / own).glob("mutants.toml"),
+    ]
+    digest = hashlib.sha256()
+    for path in sorted(set(judged)):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
     return f"{_package_version()}+{digest.hexdigest()[:12]}"
 
 
@@ -137,7 +151,7 @@ def run(
         raise ValueError(f"{directory} is not a folder of submissions")
     out = Path(out or Path("grades") / f"phase{phase.number}")
     (out / "results").mkdir(parents=True, exist_ok=True)
-    version = grader_version()
+    version = grader_version(phase)
     entries = [e for e in discover(directory) if not shard or shard_of(e.id, shard[1]) == shard[0]]
     known = previous_rows(out)
     rows: dict[str, dict] = {}
@@ -269,10 +283,7 @@ def grade_one(phase_number: int, source: str, id: str, out: str, limits=None) ->
 
 def isolation_of(result) -> str:
     """The isolation the worker ran under, as the grading result reports it."""
-    found = getattr(result, "isolation", None)
-    if found is None:
-        return "process"
-    return str(getattr(found, "method", found))
+    return str(getattr(result, "isolation", "") or "process")
 
 
 def _row(phase: Phase, id: str, sha: str, version: str, outcome: dict) -> dict:

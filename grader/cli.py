@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     mg.add_argument("--out", type=Path, help="default: gradebook.csv next to the first shard")
     r = sub.add_parser("release", help="write the student bundle (no solutions, no hidden checks)")
     r.add_argument("--out", type=Path, required=True, help="a new folder (a git repository)")
+    r.add_argument("--phases", help="only these phases, e.g. 0-3 or 0,1,2 (default: all)")
     gs = sub.add_parser("gradescope", help="build the Gradescope autograder zip of a phase")
     gs.add_argument("--phase", type=int, required=True)
     gs.add_argument("--out", type=Path, help="default build/gradescope-phase<n>.zip")
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args, console)
     except (KeyError, ValueError) as error:  # unknown phase/exercise, unreadable submission
         message = error.args[0] if error.args else str(error)
-        console.print(f"[red]error:[/red] {message}", markup=True)
+        console.print(f"[red]error:[/red] {message}", markup=True, soft_wrap=True)  # whole paths
         return EXIT_USAGE
 
 
@@ -250,7 +251,8 @@ def _merge(args, console: Console) -> int:
 def _release(args, console: Console) -> int:
     from grader import release
 
-    console.print(f"wrote the student release {release.build(args.out)}", markup=False)
+    path = release.build(args.out, phases=release.parse_phases(args.phases))
+    console.print(f"wrote the student release {path}", markup=False)
     return EXIT_OK
 
 

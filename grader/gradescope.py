@@ -38,7 +38,9 @@ def build(phase: Phase, out: Path | None = None) -> Path:
     out = Path(out or ROOT / "build" / f"gradescope-phase{phase.number}.zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="gradschool-gradescope-") as scratch:
-        tree = release.build(Path(scratch) / "source", hidden=True, git=False)
+        # this phase and the earlier ones its prerequisites may come from
+        earlier = [n for n in release.default_phases() if n <= phase.number]
+        tree = release.build(Path(scratch) / "source", phases=earlier, hidden=True, git=False)
         for template in TEMPLATES.iterdir():
             text = template.read_text().replace("{phase}", str(phase.number))
             (tree / template.name).write_text(text)

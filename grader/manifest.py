@@ -84,7 +84,7 @@ def write_generated(files: dict[Path, str | bytes], force: bool = False) -> list
             for path, content in group.items():
                 _replace(path, content)
                 last[path.name] = digest(content)
-            _save(folder, last)
+            save(folder, last)
     return list(encoded)
 
 
@@ -94,7 +94,7 @@ def _replace(path: Path, content: bytes) -> None:
     temporary.replace(path)  # atomic: an interrupted write leaves the old file whole
 
 
-def _save(folder: Path, files: dict[str, str]) -> None:
+def save(folder: Path, files: dict[str, str]) -> None:
     text = json.dumps({"about": ABOUT, "files": dict(sorted(files.items()))}, indent=2) + "\n"
     _replace(folder / MANIFEST, text.encode())
 

@@ -21,7 +21,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from grader import mutants, registry
+from grader import manifest, mutants, registry
 from grader.registry import ROOT
 from grader.runner import HIDDEN_PREFIX, collect
 from grader.stubgen import BLANKED_AT, HINT, SOLUTIONS, find_regions
@@ -51,18 +51,26 @@ COMPUTES = re.compile(r"[-+*/%@&|^~]|[\w)\]]\[")
 STRING = re.compile(r"\"[^\"]*\"|'[^']*'")
 
 
-def build(out: Path, *, hidden: bool = False, git: bool = True) -> Path:
-    """Write the student bundle into `out` (which must be absent or empty) and commit it.
+def build(
+    out: Path, *, phases: list[int] | None = None, hidden: bool = False, git: bool = True
+) -> Path:
+    """Write the student bundle of `phases` (default: every phase with a solution) into `out`,
+    which must be absent or empty, and commit it.
 
     `hidden=True` keeps the hidden checks and the module that grades inside Gradescope: the
     autograder is built this way."""
     out = Path(out)
+    released = sorted(phases if phases is not None else default_phases())
+    unknown = set(released) - set(registry.phases())
+    if unknown:
+        raise ValueError(f"no phase {sorted(unknown)} in this course")
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out} is not empty: a release is written into a new folder")
     out.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         _copy(ROOT / name, out / name)
-    _copy_grader(out / "grader", hidden)
+    _keep_exercises(out / "exercises", released)
+    _copy_grader(out / "grader", released, hidden)
     for template in sorted(TEMPLATES.rglob("*")):
         if template.is_file():
             target = out / template.relative_to(TEMPLATES)
@@ -77,6 +85,23 @@ def build(out: Path, *, hidden: bool = False, git: bool = True) -> Path:
     return out
 
 
+def default_phases() -> list[int]:
+    return [n for n, p in registry.phases().items() if (SOLUTIONS / p.filename).exists()]
+
+
+def parse_phases(text: str | None) -> list[int] | None:
+    """ "0-5" or "0,1,3" → phase numbers; None → None (every phase)."""
+    if not text:
+        return None
+    numbers: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            raise ValueError(f"PHASES={text!r}: expected numbers and ranges such as 0-3,5")
+        numbers |= set(range(int(low), int(high or low) + 1))
+    return sorted(numbers)
+
+
 def _copy(source: Path, target: Path) -> None:
     if source.is_dir():
         shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -85,12 +110,25 @@ def _copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def _copy_grader(target: Path, hidden: bool) -> None:
+def _keep_exercises(folder: Path, released: list[int]) -> None:
+    """Only the released phases' stubs, and only their hashes in the stub manifest."""
+    names = {registry.phase(n).filename for n in released} | {"__init__.py"}
+    for path in folder.glob("phase*.py"):
+        if path.name not in names:
+            path.unlink()
+    kept = {k: v for k, v in manifest.recorded(folder).items() if k in names}
+    if kept:
+        manifest.save(folder, kept)
+
+
+def _copy_grader(target: Path, released: list[int], hidden: bool) -> None:
     source = ROOT / "grader"
+    others = {f"phase{n}" for n in registry.phases()} - {f"phase{n}" for n in released}
 
     def ignore(folder: str, names: list[str]) -> set[str]:
         here = Path(folder)
-        skipped = {n for n in names if n in ("__pycache__",) or n.endswith(".pyc")}
+        skipped = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+        skipped |= {n for n in names if n.split(".")[0] in others}  # unreleased phases
         if here == source:
             skipped |= (INSTRUCTOR_ONLY - (AUTOGRADER_NEEDS if hidden else set())) & set(names)
         if here.parent == source / "tests" and not hidden:
@@ -100,7 +138,8 @@ def _copy_grader(target: Path, hidden: bool) -> None:
         return skipped
 
     shutil.copytree(source, target, ignore=ignore)
-    for number, phase in registry.phases().items():
+    for number in released:
+        phase = registry.phase(number)
         kept = [{"id": m.id, "exercise": m.exercise, "why": m.why} for m in mutants.load(phase)]
         if kept:
             path = target / "mutants" / f"phase{number}" / "mutants.toml"

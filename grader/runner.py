@@ -5,6 +5,7 @@ Everything here runs in the judge: the submission is reached only through grader
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 import shutil
@@ -16,8 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import fingerprints
-from grader.checks import CheckFailed, CheckSpec
-from grader.checks import contracts
+from grader.checks import CheckFailed, CheckSpec, contracts
 from grader.forbidden import Violation, scan
 from grader.registry import Exercise, Phase, exercise_by_id
 from grader.registry import phase as phase_by_number
@@ -54,6 +54,7 @@ class CheckResult:
     hint: str | None = None
     example: str | None = None
     seconds: float = 0.0
+    charges: tuple[str, ...] = ()  # other exercises whose functions this failure convicts
 
     @property
     def passed(self) -> bool:
@@ -179,6 +180,7 @@ def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
         result = CheckResult(spec, "passed")
     except CheckFailed as failure:
         result = CheckResult(spec, "wrong", str(failure), failure.hint, failure.example)
+        result.charges = tuple(getattr(failure, "charges", ()))
     except StudentError as error:
         result = _student_error(spec, error)
     except WorkerTimeout as fault:
@@ -322,6 +324,7 @@ def grade(
     earlier = (
         _failing_earlier_prerequisites(phase, target, results, limits) if prerequisites else set()
     )
+    _charge(results)
     _mark_blocked(results, earlier)
     return PhaseResult(
         phase,
@@ -393,6 +396,26 @@ def _failing_earlier_prerequisites(
             f"{r.exercise.id} (phase {number})" for r in result.exercises if r.score < r.max_score
         }
     return failing
+
+
+def _charge(results: list[ExerciseResult]) -> None:
+    """A failure that convicts another exercise's function (contracts.Charged: a reductions bug
+    only an engine check revealed) also fails a check of that exercise, with its message."""
+    by_id = {r.exercise.id: r for r in results}
+    for result in results:
+        for check in list(result.checks):
+            for other in check.charges:
+                if other in by_id and other != result.exercise.id:
+                    by_id[other].checks.append(
+                        CheckResult(
+                            dataclasses.replace(check.spec, exercise=other),
+                            "wrong",
+                            f"found by {result.exercise.id}'s check “{check.spec.description}”: "
+                            f"{check.message}",
+                            check.hint,
+                            check.example,
+                        )
+                    )
 
 
 def _mark_blocked(results: list[ExerciseResult], earlier_failing: set[str]) -> None:

@@ -664,12 +664,12 @@ def _oversized(info: Any, header: dict, expected: str | None, what: str) -> Stud
 @contextmanager
 def reply_limit(ref: RemoteRef, like: Any = None, nbytes: int | None = None):
     """Within the block, replies to `ref`'s session are capped by what the check expects:
-    `nbytes`, or 4× the size of `like` (an array, or a shape of float64) with a 1 MiB floor."""
+    `nbytes`, or 4× the size of `like` (an array, or a shape of float64) with a 64 KiB floor."""
     session = ref._session
-    shape = tuple(getattr(like, "shape", like or ()))
+    shape = tuple(like.shape) if hasattr(like, "shape") else tuple(like or ())
     itemsize = getattr(getattr(like, "dtype", None), "itemsize", 8)
     if nbytes is None:
-        nbytes = max(MiB, 4 * itemsize * int(np.prod(shape)) if shape else MiB)
+        nbytes = max(64 << 10, 4 * itemsize * int(np.prod(shape)))
     previous = session.reply_cap
     session.reply_cap = (int(nbytes), _shape(shape) if like is not None else None)
     try:

@@ -115,21 +115,31 @@ def _prepare_zip(phase: Phase, archive: Path) -> tuple[Path, str]:
         shutil.rmtree(unpacked, ignore_errors=True)
 
 
-def defined_names(source: str) -> set[str]:
-    """Top-level functions, classes and assigned names of `source` (parsed, never run)."""
+def defined_names(source: str) -> set[str] | None:
+    """Names `source` defines at module level, in `if`/`try`/`with` blocks too (parsed, never
+    run); None when a `from … import *` makes them unknowable."""
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return set()
     names: set[str] = set()
-    for node in tree.body:
+    blocks = list(tree.body)
+    while blocks:
+        node = blocks.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
             names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                blocks += getattr(node, field, [])
+        elif isinstance(node, ast.ExceptHandler):
+            blocks += node.body
     return names
 
 
@@ -140,7 +150,7 @@ def _symbols(phase: Phase) -> set[str]:
 def _refuse_other_phase(path: Path, source: str, phase: Phase) -> None:
     """A file defining none of this phase's exercises but some of another phase's is refused."""
     names = defined_names(source)
-    if not names or names & _symbols(phase):
+    if not names or names & _symbols(phase):  # None (a star import) or nothing: graded as is
         return
     for other in phases().values():
         found = sorted(names & _symbols(other))
@@ -154,7 +164,8 @@ def _refuse_other_phase(path: Path, source: str, phase: Phase) -> None:
 
 def nothing_defined(source: str, phase: Phase) -> str | None:
     """One line for a file defining none of the phase's exercises (None when it defines some)."""
-    if defined_names(source) & _symbols(phase) or _syntax_error(source):
+    names = defined_names(source)
+    if names is None or names & _symbols(phase) or _syntax_error(source):
         return None
     missing = [exercise.symbols[0] for exercise in phase.exercises if exercise.symbols]
     return (

@@ -106,6 +106,7 @@ class MultiplicativeAttention(nn.Module):
 
     "general" has one parameter, W = nn.Linear(key_dim, query_dim, bias=False), whose weight
     (query_dim, key_dim) is Luong's W_a: score = q · (W_a k). "dot" needs key_dim == query_dim.
+    Another method, or "dot" with key_dim ≠ query_dim, raises ValueError.
     """
 
     def __init__(self, query_dim: int, key_dim: int | None = None,
@@ -222,6 +223,7 @@ class MultiHeadAttention(nn.Module):
     in_proj_weight is None). in_proj_bias (3E,) (None when bias=False) and
     out_proj = nn.Linear(E, E, bias). Initialised as torch does: Xavier-uniform projections,
     zero biases. Masks: True = MAY ATTEND (the opposite of nn.MultiheadAttention).
+    embed_dim not divisible by num_heads, or batch_first=False, raises ValueError.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -436,7 +438,8 @@ def sinusoidal_table(length: int, dim: int, base: float = 10000.0,
                      dtype: torch.dtype = torch.float32,
                      device: torch.device | None = None) -> Tensor:
     """(length, dim) table of Vaswani et al.: PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ),
-    ωᵢ = base^(−2i/dim). dim must be even. Computed in float64, returned in `dtype`."""
+    ωᵢ = base^(−2i/dim). dim must be even (else ValueError). Computed in float64, returned in
+    `dtype` on `device`."""
     # BEGIN SOLUTION
     # HINT: sin and cos interleave (even columns sin, odd columns cos): stack on a new last
     # HINT: axis, then flatten the last two.
@@ -460,7 +463,8 @@ class SinusoidalPositionalEncoding(nn.Module):
         # END SOLUTION
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (..., T, dim) → x + pe[offset : offset + T], in x's dtype."""
+        """x (..., T, dim) → x + pe[offset : offset + T], in x's dtype; ValueError when
+        offset + T > max_len."""
         # BEGIN SOLUTION
         T = x.shape[-2]
         if offset + T > self.pe.shape[0]:
@@ -480,7 +484,8 @@ class LearnedPositionalEmbedding(nn.Module):
         # END SOLUTION
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
-        """x (..., T, dim) → x + weight[offset : offset + T]."""
+        """x (..., T, dim) → x + weight[offset : offset + T]; ValueError when
+        offset + T > max_len."""
         # BEGIN SOLUTION
         T = x.shape[-2]
         if offset + T > self.weight.shape[0]:
@@ -499,7 +504,7 @@ class RotaryEmbedding(nn.Module):
         (x₂ᵢ, x₂ᵢ₊₁) ↦ (x₂ᵢ cos pθᵢ − x₂ᵢ₊₁ sin pθᵢ,  x₂ᵢ sin pθᵢ + x₂ᵢ₊₁ cos pθᵢ).
 
     Applied to queries and keys (not values), it makes q·k depend on positions only through
-    their difference. No parameters.
+    their difference. No parameters. dim must be even (else ValueError).
     """
 
     def __init__(self, dim: int, base: float = 10000.0) -> None:

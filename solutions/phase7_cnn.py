@@ -381,7 +381,10 @@ class BatchNorm2d:
         # END SOLUTION
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, C, H, W) → γ·x̂ + β (N, C, H, W); in training also updates the running stats."""
+        """x (N, C, H, W) → γ·x̂ + β (N, C, H, W); in training also updates the running stats.
+
+        Training needs more than one value per channel (N·H·W ≥ 2): ValueError otherwise, as torch.
+        """
         # BEGIN SOLUTION
         # HINT: reduce over axes (0, 2, 3) with keepdims=True; M = N·H·W for the unbiased factor.
         gamma, beta = self.weight[:, None, None], self.bias[:, None, None]  # (C, 1, 1)
@@ -545,7 +548,10 @@ class Adam:
         # END SOLUTION
 
     def step(self, grads: list[np.ndarray]) -> None:
-        """One Adam update of every parameter in place, from grads in the order of params."""
+        """One Adam update of every parameter in place, from grads in the order of params.
+
+        ValueError when grads and params differ in length.
+        """
         # BEGIN SOLUTION
         # HINT: update p with `p -= …` (in place): the layers own these arrays.
         # HINT: the bias corrections 1 − βᵗ use the step count after incrementing it.
@@ -726,7 +732,10 @@ class ResNet:
         rng: Rng = None,
         dtype: DType = np.float64,
     ) -> None:
-        """Build `stem` (a Sequential), `blocks` (a list of BasicBlock) and `head` (a Linear)."""
+        """Build `stem` (a Sequential), `blocks` (a list of BasicBlock) and `head` (a Linear).
+
+        ValueError when widths and depths differ in length.
+        """
         # BEGIN SOLUTION
         rng = np.random.default_rng(rng)
         self.stem = Sequential(

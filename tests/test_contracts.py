@@ -29,8 +29,9 @@ def _broken(tmp_path, old: str, new: str, source: str = SOURCE0):
 
 
 def _graded(path, exercise: str):
-    result = grade(registry.phase(0), path, exercises=[exercise], recognise=False,
-                   prerequisites=False)
+    result = grade(
+        registry.phase(0), path, exercises=[exercise], recognise=False, prerequisites=False
+    )
     return {c.spec.name: c for c in result.exercises[0].checks}
 
 
@@ -102,8 +103,10 @@ def test_worker_replies_carry_the_observations(tmp_path):
         reply, _ = worker.handle({"op": "import", "module": "mod"}, [])
         handle = reply["value"]["h"]
         args, buffers = protocol.encode([np.array([1.0, 3.0])], lambda obj: obj)
-        reply, _ = worker.handle({"op": "call", "h": handle, "p": ["shift"], "args": args,
-                                  "kwargs": {"d": {}}}, [bytes(b) for b in buffers])
+        reply, _ = worker.handle(
+            {"op": "call", "h": handle, "p": ["shift"], "args": args, "kwargs": {"d": {}}},
+            [bytes(b) for b in buffers],
+        )
     finally:
         sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n.startswith("submission")]:
@@ -127,8 +130,7 @@ def test_breach_verdict_respects_the_registry_declarations():
 
 
 def test_a_relu_that_zeroes_its_input_in_place_fails_with_the_argument_named(tmp_path):
-    path = _broken(tmp_path, "    return np.maximum(x, 0)\n",
-                   "    x[x < 0] = 0\n    return x\n")
+    path = _broken(tmp_path, "    return np.maximum(x, 0)\n", "    x[x < 0] = 0\n    return x\n")
     checks = _graded(path, "activations")
     message = checks["relu_matches_torch"].message
     assert "your relu changed its input `x` in place" in message
@@ -139,8 +141,11 @@ def test_a_relu_that_zeroes_its_input_in_place_fails_with_the_argument_named(tmp
 
 
 def test_the_dtype_contract_catches_a_function_that_returns_float64(tmp_path):
-    path = _broken(tmp_path, "    return np.maximum(x, 0)\n",
-                   "    return np.maximum(x, 0).astype(np.float64)\n")
+    path = _broken(
+        tmp_path,
+        "    return np.maximum(x, 0)\n",
+        "    return np.maximum(x, 0).astype(np.float64)\n",
+    )
     check = _graded(path, "activations")["activations_keeps_dtypes_and_repeats"]
     assert check.kind == "wrong"
     assert "relu with float32 inputs: the output has dtype float64" in check.message
@@ -148,15 +153,22 @@ def test_the_dtype_contract_catches_a_function_that_returns_float64(tmp_path):
 
 def test_the_repeat_contract_catches_hidden_state(tmp_path):
     old = "def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:\n"
-    path = _broken(tmp_path, old, "_CALLS = []\n\n\n" + old + "    _CALLS.append(1)\n"
-                   "    x = x + 1e-3 * len(_CALLS)\n")
+    path = _broken(
+        tmp_path,
+        old,
+        "_CALLS = []\n\n\n" + old + "    _CALLS.append(1)\n    x = x + 1e-3 * len(_CALLS)\n",
+    )
     check = _graded(path, "softmax")["softmax_keeps_dtypes_and_repeats"]
     assert "returned a different result the second time" in check.message
 
 
 def test_the_solution_keeps_every_declared_contract(solution_result):
-    contracts = [c for e in solution_result.exercises for c in e.checks
-                 if c.spec.name.endswith("_keeps_dtypes_and_repeats")]
+    contracts = [
+        c
+        for e in solution_result.exercises
+        for c in e.checks
+        if c.spec.name.endswith("_keeps_dtypes_and_repeats")
+    ]
     assert len(contracts) >= 6 and all(c.passed for c in contracts)
 
 

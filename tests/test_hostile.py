@@ -1,16 +1,22 @@
 """Hostile submissions (SPEC §7): each scores 0 with a clear message, the grader returns
-normally, the file is unchanged and no process is left behind."""
+normally, the file is unchanged and no process is left behind. Those that reach outside their
+directory (ESCAPES) are also graded from a throwaway clone of the project, which must come out
+of it unchanged, as must the virtual environment."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from grader import sandbox
 from grader.runner import grade
 from grader.session import Limits, _descendants
 
@@ -18,7 +24,7 @@ HOSTILE = Path(__file__).parent / "hostile"
 PIDS = Path("/tmp/gradschool-hostile-pids")
 LIMITS = Limits(call_seconds=2, check_seconds=6, import_seconds=4, memory_bytes=3 << 30)
 
-# file → a phrase that must appear in the report of every failing check (or of the import)
+# file → a phrase that must appear in the report (alternatives separated by "|")
 EXPECTED = {
     "loop_at_import": "timed out",
     "loop_in_call": "timed out",
@@ -38,7 +44,19 @@ EXPECTED = {
     "import_solutions": "solutions",
     "dynamic_torch": "forbids",
     "garbage_values": "",
+    "big_reply": "(14000, 14000)|1.46 GiB|timed out",  # which comes first depends on the load
+    "steal_by_path": "",
+    "steal_via_proc": "",
+    "steal_via_sys_path": "",
+    "steal_by_walking": "",
+    "append_to_grader": "",
+    "append_to_numpy": "",
+    "open_socket": "reached []",
 }
+# they reach for files outside their directory or for the network: only a sandbox stops them
+ESCAPES = {n for n in EXPECTED if n.startswith(("steal_", "append_to_", "open_socket"))}
+SANDBOXED = sandbox.choose().sandboxed
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _worker_processes() -> set[int]:
@@ -61,6 +79,8 @@ def test_the_corpus_is_complete():
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_hostile_submission_scores_zero_cleanly(name, phase0, tmp_path):
+    if name in ESCAPES and not SANDBOXED:
+        pytest.skip("no sandbox on this system: this submission would reach the project")
     shutil.rmtree(PIDS, ignore_errors=True)
     source = HOSTILE / f"{name}.py"
     target = tmp_path / "phase0_foundations.py"
@@ -82,7 +102,7 @@ def test_hostile_submission_scores_zero_cleanly(name, phase0, tmp_path):
             + [c.message for c in checks]
             + [v.describe() for e in result.exercises for v in e.violations]
         )
-        assert phrase in text
+        assert any(alternative in text for alternative in phrase.split("|"))
     assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
     assert _worker_processes() <= before, "a worker process outlived grading"
     left = [int(p.name) for p in PIDS.glob("*")] if PIDS.exists() else []
@@ -97,3 +117,64 @@ def test_fake_output_cannot_reach_the_grader_files(phase0, tmp_path):
     shutil.copyfile(HOSTILE / "fake_output.py", target)
     grade(phase0, target, limits=LIMITS, exercises=["activations"])
     assert not (tmp_path / "results.json").exists()
+
+
+def _venv_state() -> dict[str, str]:
+    """numpy's own source and the listing of site-packages: what append_to_numpy goes for."""
+    import numpy
+
+    site = Path(numpy.__file__).parent.parent
+    return {
+        "numpy": hashlib.sha256(Path(numpy.__file__).read_bytes()).hexdigest(),
+        "site-packages": "\n".join(sorted(p.name for p in site.iterdir())),
+    }
+
+
+def _git(folder: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def project_clone(tmp_path_factory) -> Path:
+    """A clone of the project holding the working tree's files, committed, so that any change
+    a submission makes shows in `git status`."""
+    clone = tmp_path_factory.mktemp("clone") / "gradschool"
+    _git(ROOT, "clone", "--quiet", "--no-hardlinks", str(ROOT), str(clone))
+    for name in _git(ROOT, "ls-files", "--deleted").splitlines():
+        (clone / name).unlink(missing_ok=True)
+    for name in _git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    _git(clone, "add", "--all")
+    _git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "tree")
+    return clone
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="no sandbox on this system")
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_escapes_change_nothing_in_the_project_or_the_venv(name, project_clone, tmp_path):
+    """Graded by the clone's own grader (its working directory, as `make grade` runs it)."""
+    target = tmp_path / "phase0_foundations.py"
+    shutil.copyfile(HOSTILE / f"{name}.py", target)
+    before = _venv_state()
+    out = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "--phase", "0", "--file", str(target)]
+        + ["--exercise", "activations", "--json", str(out), "--require-sandbox", "--quiet"],
+        cwd=project_clone,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert results["score"] == 0
+    assert results["extra_data"]["isolation"] == sandbox.choose().label
+    assert _git(project_clone, "status", "--porcelain", "--ignored=no") == ""
+    after = _venv_state()
+    assert after == before, "the submission changed the virtual environment"

@@ -97,7 +97,7 @@ def test_diff_and_change_show_the_mutated_line():
     mutant = next(m for m in generate(toy_phase(), TOY) if m.text == "/" and m.operator == "arith")
     diff = mutant.diff(TOY)
     assert "-    y = x * factor" in diff and "+    y = x / factor" in diff
-    assert mutant.change(TOY).endswith("* → /")
+    assert mutant.change(TOY) == "line 13: y = x * factor → y = x / factor"
 
 
 # ---- reports and reviewed lists
@@ -151,3 +151,20 @@ def test_a_report_is_stale_when_the_key_or_the_mutants_change():
     fewer.mutants["toy_scale"] = mutants[1:]
     assert stale(fewer, report) == ["toy_scale"]
     assert stale(state, None) == ["toy_scale"]
+
+
+# ---- grading: one worker, the module swapped per mutant
+
+
+def test_one_worker_grades_many_mutants_and_a_broken_one_is_killed():
+    from grader.mutation.run import grade_batch
+    from grader.registry import ROOT
+    from grader.registry import phase as phase_by_number
+
+    phase = phase_by_number(0)
+    source = (ROOT / "solutions" / phase.filename).read_text()
+    mutants = [m for m in generate(phase, source) if m.exercise == "softmax"]
+    deleted = [m for m in mutants if m.operator == "delete"][:3]
+    outcome = grade_batch(0, "softmax", [m.id for m in deleted])
+    assert set(outcome["verdicts"]) == {m.id for m in deleted}
+    assert all(killer is not None for killer in outcome["verdicts"].values())

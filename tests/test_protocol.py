@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -82,9 +83,17 @@ def test_deep_nesting_is_refused():
 
 
 def _pipe_with(data: bytes) -> protocol.Reader:
+    """A Reader on a pipe fed `data` by a thread (a pipe holds only 64 KiB unread)."""
     read, write = os.pipe()
-    os.write(write, data)
-    os.close(write)
+
+    def feed() -> None:
+        try:
+            protocol.write(write, [data])
+        except OSError:  # the reader stopped early and closed its end
+            pass
+        os.close(write)
+
+    threading.Thread(target=feed, daemon=True).start()
     return protocol.Reader(read)
 
 

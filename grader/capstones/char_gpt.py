@@ -33,8 +33,9 @@ RECIPE = {
     "batch_size": 32, "accumulation_steps": 1, "steps": 2000, "lr": 3e-3, "min_lr": 1e-4,
     "warmup": 100, "weight_decay": 0.1, "clip": 1.0, "eval_every": 250, "eval_batches": 20,
     "seed": 1337,
-    # Two intra-op threads: the machine has two cores (a third thread only waits).
-    "threads": 2,
+    # One intra-op thread: on a busy machine OpenMP threads spin and wait for each other (a
+    # step took 20× longer with two); and bf16 autocast is 10× slower on CPUs without AMX.
+    "threads": 1,
 }
 
 

@@ -75,3 +75,30 @@ def plot_loss_steps(rows: Sequence[dict], path: Path, title: str = "") -> Path:
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def plot_point_grid(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], path: Path,
+                    title: str = "", limit: float = 2.0) -> Path:
+    """A grid of 2-D scatter plots: one row per (label, [(panel title, points (N, 2)), …]),
+    every panel on the same square [−limit, limit]² (the forward noising and reverse sampling
+    of a diffusion model, one frame per panel)."""
+    columns = max(len(panels) for _, panels in rows)
+    fig = Figure(figsize=(2.4 * columns, 2.5 * len(rows)), dpi=110)
+    FigureCanvasAgg(fig)
+    for r, (label, panels) in enumerate(rows):
+        for c, (name, points) in enumerate(panels):
+            ax = fig.add_subplot(len(rows), columns, r * columns + c + 1)
+            points = np.asarray(points)
+            ax.scatter(points[:, 0], points[:, 1], s=1.5, alpha=0.5, linewidths=0)
+            ax.set_xlim(-limit, limit)
+            ax.set_ylim(-limit, limit)
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(name, fontsize=8)
+            if c == 0:
+                ax.set_ylabel(label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from datasets.fashion_mnist import CLASSES, load_fashion_mnist
@@ -41,14 +42,28 @@ CONFIG = {
     "flip_p": 0.5,
     "seed": 0,
 }
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-                 "truck")
+# BLAS threads: every core on an idle machine (the matmuls are large enough to share), one on
+# a busy one, where spinning BLAS threads made a training step 4× slower than a single thread.
+CIFAR_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 CIFAR_RECORD = 1 + 3 * 32 * 32  # one label byte, then the red, green and blue 32×32 planes
 
 
 def describe() -> str:
-    return (f"Fashion-MNIST with your NumPy ResNet, Adam and augmentation (phase 7); target ≥ "
-            f"{TARGET_ACCURACY:.0%} test accuracy in 10 minutes")
+    return (
+        f"Fashion-MNIST with your NumPy ResNet, Adam and augmentation (phase 7); target ≥ "
+        f"{TARGET_ACCURACY:.0%} test accuracy in 10 minutes"
+    )
 
 
 def load_cifar10_bin(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +73,10 @@ def load_cifar10_bin(directory: Path, split: str) -> tuple[np.ndarray, np.ndarra
     for name in names:
         path = directory / name
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: GRADSCHOOL_CIFAR10 must name the "
-                                    "cifar-10-batches-bin directory")
+            raise FileNotFoundError(
+                f"{path} is missing: GRADSCHOOL_CIFAR10 must name the "
+                "cifar-10-batches-bin directory"
+            )
         data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
         if data.size % CIFAR_RECORD:
             raise ValueError(f"{path} is not a CIFAR-10 binary batch (size {data.size})")
@@ -75,8 +92,11 @@ def _dataset() -> tuple[str, tuple[str, ...], tuple[np.ndarray, ...]]:
         return "CIFAR-10", CIFAR_CLASSES, (*train, *test)
     train_images, train_labels = load_fashion_mnist("train")
     test_images, test_labels = load_fashion_mnist("test")
-    return ("Fashion-MNIST", CLASSES,
-            (train_images[:, None], train_labels, test_images[:, None], test_labels))
+    return (
+        "Fashion-MNIST",
+        CLASSES,
+        (train_images[:, None], train_labels, test_images[:, None], test_labels),
+    )
 
 
 def _standardise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -84,10 +104,20 @@ def _standardise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nd
     return ((images.astype(np.float32) / 255 - mean) / std).astype(np.float32)
 
 
+def blas_threads() -> int:
+    cores = os.cpu_count() or 1
+    return 1 if os.getloadavg()[0] > cores else cores
+
+
 def run(solution: bool = False, epochs: int | None = None, out: Path | None = None) -> dict:
+    config = {**CONFIG, "epochs": epochs or CONFIG["epochs"], "threads": blas_threads()}
+    with threadpool_limits(config["threads"], user_api="blas"):
+        return _train(config, solution, out)
+
+
+def _train(config: dict, solution: bool, out: Path | None) -> dict:
     course = course_module("phase7_cnn", solution)
     foundations = course_module("phase0_foundations", solution)
-    config = {**CONFIG, "epochs": epochs or CONFIG["epochs"]}
     data_name, classes, (train_x, train_y, test_x, test_y) = _dataset()
     scaled = train_x.astype(np.float32) / 255
     mean = scaled.mean(axis=(0, 2, 3), keepdims=True)[0]
@@ -95,8 +125,15 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     del scaled
     x_train, x_test = _standardise(train_x, mean, std), _standardise(test_x, mean, std)
     rng = np.random.default_rng(config["seed"])
-    model = course.ResNet(x_train.shape[1], len(classes), config["widths"], config["depths"],
-                          stem_pool=config["stem_pool"], rng=rng, dtype=np.float32)
+    model = course.ResNet(
+        x_train.shape[1],
+        len(classes),
+        config["widths"],
+        config["depths"],
+        stem_pool=config["stem_pool"],
+        rng=rng,
+        dtype=np.float32,
+    )
     optimizer = course.Adam(model.params(), lr=config["lr"])
     steps_per_epoch = len(x_train) // config["batch_size"]
     total_steps = config["epochs"] * steps_per_epoch
@@ -104,18 +141,21 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     who = "the reference solution" if solution else "your exercises/phase7_cnn.py"
     print(f"{describe()}\ndata: {data_name}; model: {who}; {config}\nwriting to {directory}")
 
-    history: dict[str, list[float]] = {"train_loss": [], "test_loss": [], "train_accuracy": [],
-                                       "test_accuracy": []}
+    history: dict[str, list[float]] = {
+        "train_loss": [],
+        "test_loss": [],
+        "train_accuracy": [],
+        "test_accuracy": [],
+    }
     started = time.monotonic()
     step_count = 0
     for epoch in range(1, config["epochs"] + 1):
         model.train()
         order = rng.permutation(len(x_train))
         losses, correct = [], 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config['epochs']}",
-                   unit="batch")
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config['epochs']}", unit="batch")
         for step in bar:
-            batch = order[step * config["batch_size"]:(step + 1) * config["batch_size"]]
+            batch = order[step * config["batch_size"] : (step + 1) * config["batch_size"]]
             images = course.random_crop(x_train[batch], config["crop_padding"], rng)
             images = course.random_horizontal_flip(images, config["flip_p"], rng)
             # cosine decay of the learning rate to 0 over the whole run
@@ -134,40 +174,54 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
         history["train_accuracy"].append(correct / (steps_per_epoch * config["batch_size"]))
         history["test_loss"].append(test_loss)
         history["test_accuracy"].append(float(np.mean(predictions == test_y)))
-        print(f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, train accuracy "
-              f"{history['train_accuracy'][-1]:.2%}, test accuracy "
-              f"{history['test_accuracy'][-1]:.2%} ({time.monotonic() - started:.0f} s)")
+        print(
+            f"epoch {epoch}: train loss {history['train_loss'][-1]:.4f}, train accuracy "
+            f"{history['train_accuracy'][-1]:.2%}, test accuracy "
+            f"{history['test_accuracy'][-1]:.2%} ({time.monotonic() - started:.0f} s)"
+        )
     seconds = time.monotonic() - started
 
     accuracy = history["test_accuracy"][-1]
-    matrix = np.bincount(test_y * len(classes) + predictions,
-                         minlength=len(classes) ** 2).reshape(len(classes), len(classes))
-    plot_curves(history, directory / "curves.png",
-                f"{data_name}: NumPy ResNet {config['widths']}")
-    plot_confusion(matrix, classes, directory / "confusion.png",
-                   f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min")
+    matrix = np.bincount(test_y * len(classes) + predictions, minlength=len(classes) ** 2).reshape(
+        len(classes), len(classes)
+    )
+    plot_curves(history, directory / "curves.png", f"{data_name}: NumPy ResNet {config['widths']}")
+    plot_confusion(
+        matrix,
+        classes,
+        directory / "confusion.png",
+        f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min",
+    )
     summary = {
-        "task": NAME, "data": data_name, "solution": solution,
+        "task": NAME,
+        "data": data_name,
+        "solution": solution,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
-        "seconds": round(seconds, 1), "test_accuracy": accuracy,
-        "target_accuracy": TARGET_ACCURACY, "reached_target": accuracy >= TARGET_ACCURACY,
-        "history": history, "confusion_matrix": matrix.tolist(),
+        "seconds": round(seconds, 1),
+        "test_accuracy": accuracy,
+        "target_accuracy": TARGET_ACCURACY,
+        "reached_target": accuracy >= TARGET_ACCURACY,
+        "history": history,
+        "confusion_matrix": matrix.tolist(),
     }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2))
     verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min — target ≥ "
-          f"{TARGET_ACCURACY:.0%} {verdict}.\nplots and summary.json in {directory}")
+    print(
+        f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min — target ≥ "
+        f"{TARGET_ACCURACY:.0%} {verdict}.\nplots and summary.json in {directory}"
+    )
     return summary
 
 
-def _evaluate(model, foundations, x: np.ndarray, y: np.ndarray,
-              batch_size: int = 1000) -> tuple[np.ndarray, float]:
+def _evaluate(
+    model, foundations, x: np.ndarray, y: np.ndarray, batch_size: int = 1000
+) -> tuple[np.ndarray, float]:
     """Eval-mode predictions (N,) and the mean test cross-entropy."""
     model.eval()
     predictions, total = [], 0.0
     for start in range(0, len(x), batch_size):
-        logits = model.forward(x[start:start + batch_size])
-        loss, _ = foundations.softmax_cross_entropy(logits, y[start:start + batch_size])
+        logits = model.forward(x[start : start + batch_size])
+        loss, _ = foundations.softmax_cross_entropy(logits, y[start : start + batch_size])
         total += loss * len(logits)
         predictions.append(logits.argmax(axis=1))
     return np.concatenate(predictions), total / len(x)

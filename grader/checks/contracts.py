@@ -50,16 +50,36 @@ def argument_breach(observed: list[dict], exercise_id: str) -> CheckFailed | Non
         call = entry["call"]
         if entry["what"] == "changed" and call not in current.in_place:
             changed.append(f"your {call} changed its input `{entry['arg']}` in place")
-        elif (entry["what"] == "aliased" and not current.outputs_may_alias
-              and call not in current.may_alias):
-            target = (f"its {entry['arg']}" if entry["arg"].startswith("output")
-                      else f"its input `{entry['arg']}`")
-            aliased.append(f"your {call} returns, as {entry['output']}, the same memory as "
-                           f"{target}")
+        elif (
+            entry["what"] == "aliased"
+            and not current.outputs_may_alias
+            and call not in current.may_alias
+        ):
+            target = (
+                f"its {entry['arg']}"
+                if entry["arg"].startswith("output")
+                else f"its input `{entry['arg']}`"
+            )
+            aliased.append(
+                f"your {call} returns, as {entry['output']}, the same memory as {target}"
+            )
     found = list(dict.fromkeys(changed + aliased))
     if not found:
         return None
     return CheckFailed("; ".join(found[:3]) + ".", IN_PLACE_HINT if changed else ALIAS_HINT)
+
+
+# ------------------------------------------------------------------ failures charged elsewhere
+
+
+class Charged(CheckFailed):
+    """A failure that also costs other exercises: this check revealed a bug in their functions
+    (a graph check localised to one op). The runner adds a failing check with this message to
+    each exercise in `charges` that is graded in the same run."""
+
+    def __init__(self, message: str, hint: str | None, charges: tuple[str, ...]):
+        super().__init__(message, hint)
+        self.charges = tuple(charges)
 
 
 # ------------------------------------------------------------------ declared numeric calls
@@ -76,7 +96,8 @@ class Numeric:
     it makes must be of `dtype` (np.float32 / np.float64, or torch's for torch phases).
     `outputs` says what each output must be, in order ("float": an array of the input dtype,
     "floats": a list of such arrays, "int": an integer array, "scalar": a number, None:
-    anything), or one string for a single output. `deterministic=False` skips the call-twice comparison (random by contract).
+    anything), or one string for a single output. `deterministic=False` skips the call-twice
+    comparison (random by contract).
     """
 
     name: str
@@ -108,8 +129,9 @@ def _outputs(value: Any, expected: str | tuple) -> list[tuple[str, Any, str | No
     if not isinstance(value, (tuple, list)) or len(value) != len(expected):
         count = len(value) if isinstance(value, (tuple, list)) else 1
         raise CheckFailed(f"should return {len(expected)} values, but returned {count}.")
-    return [(f"output {i}", v, kind) for i, (v, kind) in enumerate(zip(value, expected,
-                                                                         strict=True))]
+    return [
+        (f"output {i}", v, kind) for i, (v, kind) in enumerate(zip(value, expected, strict=True))
+    ]
 
 
 def _dtype_name(value: Any) -> str:
@@ -118,8 +140,9 @@ def _dtype_name(value: Any) -> str:
     return str(np.asarray(value).dtype)
 
 
-def _check_kind(label: str, value: Any, kind: str | None, dtype_name: str, what: str,
-                hint: str) -> None:
+def _check_kind(
+    label: str, value: Any, kind: str | None, dtype_name: str, what: str, hint: str
+) -> None:
     if kind is None:
         return
     if kind == "floats":  # a list of arrays, each of the input dtype (l2_penalty's gradients)
@@ -131,8 +154,9 @@ def _check_kind(label: str, value: Any, kind: str | None, dtype_name: str, what:
     if kind == "scalar":
         array = as_array(value, f"{what}: {label}")
         if array.size != 1:
-            raise CheckFailed(f"{what}: {label} should be a number, got shape {array.shape}.",
-                              hint or None)
+            raise CheckFailed(
+                f"{what}: {label} should be a number, got shape {array.shape}.", hint or None
+            )
         return
     got = _dtype_name(value)
     as_array(value, f"{what}: {label}")
@@ -140,12 +164,15 @@ def _check_kind(label: str, value: Any, kind: str | None, dtype_name: str, what:
         raise CheckFailed(
             f"{what}: {label} has dtype {got} for {dtype_name} inputs: the result keeps the "
             f"input's precision.",
-            hint or "Build new arrays from the input (np.zeros_like(x), x.dtype) instead of "
+            hint
+            or "Build new arrays from the input (np.zeros_like(x), x.dtype) instead of "
             "np.zeros(shape) or float64 constants arrays, which are float64 whatever x is.",
         )
     if kind == "int" and not (got.startswith("int") or got.startswith("uint")):
-        raise CheckFailed(f"{what}: {label} should be an integer array, got dtype {got}.",
-                          hint or "Indices and counts are integers: argmax gives them.")
+        raise CheckFailed(
+            f"{what}: {label} should be an integer array, got dtype {got}.",
+            hint or "Indices and counts are integers: argmax gives them.",
+        )
 
 
 def _same(first: Any, second: Any) -> bool:
@@ -166,8 +193,7 @@ def enforce(m, declaration: Numeric, torch_phase: bool) -> None:
         function, args, kwargs = declaration.build(m, _dtype(name, torch_phase))
         value = function(*args, **kwargs)
         for label, output, kind in _outputs(value, declaration.outputs):
-            _check_kind(label, output, kind, name, f"{what} with {name} inputs",
-                        declaration.hint)
+            _check_kind(label, output, kind, name, f"{what} with {name} inputs", declaration.hint)
         results[name] = value
         if declaration.deterministic and name == declaration.dtypes[-1]:
             again = function(*args, **kwargs)
@@ -175,7 +201,8 @@ def enforce(m, declaration: Numeric, torch_phase: bool) -> None:
                 raise CheckFailed(
                     f"{what} returned a different result the second time it was called with "
                     f"the same input.",
-                    declaration.hint or "Keep no state between calls of a function: nothing "
+                    declaration.hint
+                    or "Keep no state between calls of a function: nothing "
                     "cached on a module-level variable, no unseeded randomness.",
                 )
     if set(results) == {"float32", "float64"}:
@@ -184,22 +211,42 @@ def enforce(m, declaration: Numeric, torch_phase: bool) -> None:
 
 def _agree(low: Any, high: Any, declaration: Numeric, what: str) -> None:
     """float32 results agree with float64 ones to float32 accuracy (no float16 detour)."""
-    for (label, a, kind), (_, b, _) in zip(_outputs(low, declaration.outputs),
-                                           _outputs(high, declaration.outputs), strict=True):
+    for (label, a, kind), (_, b, _) in zip(
+        _outputs(low, declaration.outputs), _outputs(high, declaration.outputs), strict=True
+    ):
         if kind == "floats":
-            a, b = np.concatenate([np.ravel(as_array(v, label)) for v in a] or [np.zeros(0)]), \
-                np.concatenate([np.ravel(as_array(v, label)) for v in b] or [np.zeros(0)])
+            a, b = (
+                np.concatenate([np.ravel(as_array(v, label)) for v in a] or [np.zeros(0)]),
+                np.concatenate([np.ravel(as_array(v, label)) for v in b] or [np.zeros(0)]),
+            )
         elif kind not in ("float", "scalar"):
             continue
         a64, b64 = as_array(a, label).astype(np.float64), as_array(b, label).astype(np.float64)
         scale = max(1.0, float(np.max(np.abs(b64), initial=0.0)))
-        assert_close(a64, b64, f"{what}: {label} computed in float32 vs in float64",
-                     rtol=1e-3, atol=1e-4 * scale, hint=declaration.hint or
-                     "Compute in the input's precision, not in a lower one (float16).")
+        assert_close(
+            a64,
+            b64,
+            f"{what}: {label} computed in float32 vs in float64",
+            rtol=1e-3,
+            atol=1e-4 * scale,
+            hint=declaration.hint
+            or "Compute in the input's precision, not in a lower one (float16).",
+        )
 
 
-def contract_checks(module: str, exercise: str, declarations: list[Numeric],
-                    torch_phase: bool = False) -> dict[str, Callable]:
+def seeded_module(m, constructor, *args, seed: int = 0, **kwargs):
+    """A student torch module built right after torch.manual_seed(seed) in the worker, in eval
+    mode: the float32 and float64 copies of a declaration then start from the same weights."""
+    from grader.session import run_probe
+
+    module = run_probe(m, "phase2.run", constructor, list(args), kwargs, seed=seed)
+    module.eval()
+    return module
+
+
+def contract_checks(
+    module: str, exercise: str, declarations: list[Numeric], torch_phase: bool = False
+) -> dict[str, Callable]:
     """One graded check for `exercise` enforcing its declared calls; put the result into the
     declaring module's globals (`globals().update(contract_checks(__name__, …))`)."""
     names = ", ".join(d.name for d in declarations)
@@ -211,8 +258,10 @@ def contract_checks(module: str, exercise: str, declarations: list[Numeric],
     contract.__name__ = f"{exercise}_keeps_dtypes_and_repeats"
     contract.__qualname__ = contract.__name__
     contract.__module__ = module
-    contract.__doc__ = (f"{names}: float32 in → float32 out and float64 → float64, the same "
-                        f"result when called twice, inputs left unchanged.")
+    contract.__doc__ = (
+        f"{names}: float32 in → float32 out and float64 → float64, the same "
+        f"result when called twice, inputs left unchanged."
+    )
     return {contract.__name__: check(exercise, "invariant")(contract)}
 
 
@@ -233,8 +282,7 @@ def same_twice(call: Callable[[], Any], what: str, hint: str) -> Twice:
     input, a second backward with the same upstream gradient)."""
     first, second = call(), call()
     if not _same(first, second):
-        raise CheckFailed(f"{what}: the second call gave a different result from the first.",
-                          hint)
+        raise CheckFailed(f"{what}: the second call gave a different result from the first.", hint)
     return Twice(first, second)
 
 
@@ -244,8 +292,11 @@ def seeded(run: Callable[[int], Any], what: str, hint: str, seeds: tuple = (3, 4
     if not _same(first, again):
         raise CheckFailed(f"{what} with the same seed twice gave different results.", hint)
     if _same(first, other):
-        raise CheckFailed(f"{what} with seeds {seeds[0]} and {seeds[1]} gave the same result: "
-                          f"the seed is ignored.", hint)
+        raise CheckFailed(
+            f"{what} with seeds {seeds[0]} and {seeds[1]} gave the same result: "
+            f"the seed is ignored.",
+            hint,
+        )
     return first
 
 
@@ -257,7 +308,8 @@ def raises(call: Callable[[], Any], error: str, what: str, hint: str) -> None:
         if raised.not_implemented:
             raise
         if raised.type != error:
-            raise CheckFailed(f"{what} should raise {error}, but raised {raised.type}: "
-                              f"{raised.message}", hint) from None
+            raise CheckFailed(
+                f"{what} should raise {error}, but raised {raised.type}: {raised.message}", hint
+            ) from None
         return
     raise CheckFailed(f"{what} should raise {error}, but returned {plain(value)}.", hint)

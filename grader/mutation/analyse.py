@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from grader.checks import CheckSpec
 from grader.mutation import record
 from grader.mutation.generate import Mutant, generate
 from grader.mutation.keys import exercise_key
-from grader.mutation.run import ReferenceFails, grade_batch
+from grader.mutation.run import grade_batch
 from grader.registry import ROOT, Phase
 from grader.registry import phase as phase_by_number
 from grader.registry import phases as all_phases
@@ -78,9 +78,7 @@ def report_problems(
         return [f"grader/mutants/phase{phase.number}/{record.REPORT} is missing: run {command}"], []
     outdated = stale(state, report)
     if outdated:
-        return [
-            f"the mutation report is out of date for {', '.join(outdated)}: run {command}"
-        ], []
+        return [f"the mutation report is out of date for {', '.join(outdated)}: run {command}"], []
     equivalent = record.load_reviewed(phase, record.EQUIVALENT)
     open_ = record.load_reviewed(phase, record.OPEN)
     problems, warnings = record.review_problems(phase, report, equivalent, open_)
@@ -88,9 +86,7 @@ def report_problems(
     for entry in report["exercises"].values():
         totals.add(record.count(entry, equivalent, open_))
     if totals.open:
-        warnings.append(
-            f"{totals.open} known open survivor(s) in {record.OPEN} (not killed yet)"
-        )
+        warnings.append(f"{totals.open} known open survivor(s) in {record.OPEN} (not killed yet)")
     if totals.rate < record.GOAL:
         warnings.append(
             f"mutation kill rate {totals.rate:.1%} is below the goal of {record.GOAL:.0%}"
@@ -130,29 +126,43 @@ def analyse(
         )
     results: dict[tuple[int, str], dict] = {}
     failed: set[tuple[int, str]] = set()
+    waiting = {n: sum(b[0] == n for b in todo) for n in states}
+    ok = True
+
+    def finish(number: int) -> None:  # a phase is recorded as soon as its batches are in
+        nonlocal ok
+        for key in [k for k in failed if k[0] == number]:
+            results.pop(key, None)
+        ok &= _record_phase(states[number], reports[number], results, log)
+
+    for number in [n for n, count in waiting.items() if count == 0]:
+        finish(number)
     if todo:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [(batch, pool.submit(grade_batch, *batch)) for batch in todo]
-            for (number, exercise, _), future in futures:
+            futures = {pool.submit(grade_batch, *batch): batch for batch in todo}
+            done, total = 0, sum(len(batch[2]) for batch in todo)
+            for future in as_completed(futures):
+                number, exercise, ids = futures[future]
                 try:
                     outcome = future.result()
-                except ReferenceFails as failure:
-                    failed.add((number, exercise))
-                    log(f"  ✗ {failure}")
-                    continue
                 except Exception as error:  # noqa: BLE001 - one broken batch must not stop all
                     failed.add((number, exercise))
-                    log(f"  ✗ phase {number} {exercise}: grading failed: {error!r}"[:600])
-                    continue
+                    ok = False
+                    log(f"  ✗ phase {number} {exercise}: {error}"[:600])
+                    outcome = {"verdicts": {}, "seconds": 0.0}
+                done += len(ids)
+                log(
+                    f"  phase {number} {exercise}: {len(outcome['verdicts'])} graded in "
+                    f"{outcome['seconds']:.0f} s ({done}/{total}, "
+                    f"{time.monotonic() - started:.0f} s)"
+                )
                 merged = results.setdefault((number, exercise), {"verdicts": {}, "seconds": 0.0})
                 merged["verdicts"].update(outcome["verdicts"])
                 merged["seconds"] += outcome["seconds"]
-    for key in failed:
-        results.pop(key, None)
-    ok = not failed
-    for number, state in states.items():
-        ok &= _record_phase(state, reports[number], results, log)
+                waiting[number] -= 1
+                if waiting[number] == 0:
+                    finish(number)
     log(f"mutation analysis: {time.monotonic() - started:.0f} s wall time ({jobs} jobs)")
     return ok
 

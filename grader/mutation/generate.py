@@ -115,13 +115,16 @@ class Mutant:
         return "".join(line if line.endswith("\n") else line + "\n" for line in list(lines)[2:])
 
     def change(self, source: str) -> str:
-        """One line for humans: `line 47: a + b → a - b`."""
-        old = " ".join(source[self.start : self.end].split())
-        new = " ".join(self.text.split()) or "(nothing)"
-        return f"line {self.line}: {_clip(old)} → {_clip(new)}"
+        """One line for humans: `line 47: y = a + b → y = a - b` (the changed lines, joined)."""
+        first = source.rfind("\n", 0, self.start) + 1
+        last = source.find("\n", self.end)
+        last = len(source) if last < 0 else last
+        old = " ".join(source[first:last].split())
+        new = " ".join((source[first : self.start] + self.text + source[self.end : last]).split())
+        return f"line {self.line}: {_clip(old)} → {_clip(new or '(nothing)')}"
 
 
-def _clip(text: str, limit: int = 70) -> str:
+def _clip(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -169,9 +172,7 @@ class _Generator(ast.NodeVisitor):
         self.src = _Source(source)
         lines = source.splitlines()
         # lines strictly inside a region (1-based): the markers themselves are comments
-        self.inside = {
-            n for r in find_regions(lines) for n in range(r.begin + 2, r.end + 1)
-        }
+        self.inside = {n for r in find_regions(lines) for n in range(r.begin + 2, r.end + 1)}
         self.stack: list[str] = []
         self.arguments: list[dict[str, ast.arg]] = []
         self.found: list[tuple[str, str, str, int, int, int, str, tuple[int, int]]] = []
@@ -242,9 +243,10 @@ class _Generator(ast.NodeVisitor):
         super().generic_visit(node)
 
     def _delete(self, node: ast.stmt) -> None:
-        if isinstance(node, (ast.Pass, ast.FunctionDef, ast.ClassDef)) or id(
-            node
-        ) in self.last_returns:
+        if (
+            isinstance(node, (ast.Pass, ast.FunctionDef, ast.ClassDef))
+            or id(node) in self.last_returns
+        ):
             return
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             return  # a docstring

@@ -42,7 +42,7 @@ def write_report(phase: Phase, exercises: dict[str, dict]) -> Path:
     """Write the report with one line per mutant, so that a rerun's git diff is readable."""
     path = folder(phase) / REPORT
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = ['{', f'  "phase": {phase.number},', '  "exercises": {']
+    out = ["{", f'  "phase": {phase.number},', '  "exercises": {']
     for n, (exercise, entry) in enumerate(sorted(exercises.items())):
         out.append(f"    {json.dumps(exercise)}: {{")
         out.append(f'      "key": {json.dumps(entry["key"])},')

@@ -98,3 +98,16 @@ def vjp(fn, inputs: list, upstream, kwargs: dict | None = None, output: int = 0,
             "params": {name: None if p.grad is None else p.grad.detach().clone()
                        for name, p in named},
             "grad_fn": node, "autograd_calls": calls[0]}
+
+
+def devices(fn, inputs: list, kwargs: dict | None = None, to_meta: tuple = ()) -> list:
+    """The devices of fn(*inputs, **kwargs)'s tensor outputs, as strings, after moving the
+    inputs numbered in `to_meta` to the meta device — a device without data that every machine
+    has, so a CPU-only grader can see whether outputs follow their inputs' device."""
+    inputs = [x.to("meta") if i in to_meta else x for i, x in enumerate(inputs)]
+    if isinstance(fn, torch.nn.Module) and to_meta:
+        fn.to("meta")
+    with torch.no_grad():
+        out = fn(*inputs, **(kwargs or {}))
+    outputs = out if isinstance(out, (tuple, list)) else [out]
+    return [str(o.device) for o in outputs if isinstance(o, torch.Tensor)]

@@ -94,3 +94,28 @@ def circle_logits(module, X, y, X_test, steps: int, rng: int):
     """A short train_circle_mlp run for the fingerprint: the test logits."""
     model = module.train_circle_mlp(X, y, steps=steps, rng=rng)
     return np.array(model(module.Tensor(X_test)).data, dtype=np.float64)
+
+
+def gradient_memory(module, a, b, upstream):
+    """y = a + b (one shape: Add may pass g on to both) and a.backward(upstream) on a leaf:
+    which of the arrays the engine stored share memory with each other or with the caller's.
+
+    Where a `.grad` aliases another array, a later `+=` (a second backward, an optimizer)
+    writes into both; identity can only be seen here, next to the objects."""
+    x, z = module.Tensor(a, requires_grad=True), module.Tensor(b, requires_grad=True)
+    (x + z).backward(upstream)
+    leaf = module.Tensor(a, requires_grad=True)
+    leaf.backward(upstream)
+    p = module.Parameter(a)
+
+    def shares(first, second):
+        return bool(isinstance(first, np.ndarray) and isinstance(second, np.ndarray)
+                    and np.shares_memory(first, second))
+
+    return {
+        "grads_shared": shares(x.grad, z.grad),
+        "grad_is_upstream": shares(x.grad, upstream) or shares(z.grad, upstream),
+        "leaf_grad_is_upstream": shares(leaf.grad, upstream),
+        "grad_is_data": shares(x.grad, x.data),
+        "parameter_shares_input": shares(p.data, a),
+    }

@@ -42,8 +42,7 @@ def train_resnet(module, X, y, X_test, steps: int, batch: int, lr: float, seed: 
     by minibatches; return the eval-mode test logits and the losses."""
     foundations = importlib.import_module(f"{module.__package__}.phase0_foundations")
     rng = np.random.default_rng(seed)
-    model = module.ResNet(X.shape[1], int(y.max()) + 1, (8, 16), (1, 1), rng=seed,
-                          dtype=np.float32)
+    model = module.ResNet(X.shape[1], int(y.max()) + 1, (8, 16), (1, 1), rng=seed, dtype=np.float32)
     optimizer = module.Adam(model.params(), lr=lr)
     losses = np.empty(steps)
     for step in range(steps):

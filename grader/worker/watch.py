@@ -69,15 +69,18 @@ def parameter_names(fn: Any) -> tuple[str, ...]:
         if isinstance(fn, types.MethodType):
             fn, skip = fn.__func__, 1
         elif isinstance(fn, type):
-            fn = next(k.__dict__["__init__"] for k in type.__getattribute__(fn, "__mro__")
-                      if "__init__" in k.__dict__)
+            fn = next(
+                k.__dict__["__init__"]
+                for k in type.__getattribute__(fn, "__mro__")
+                if "__init__" in k.__dict__
+            )
             skip = 1
         elif not isinstance(fn, types.FunctionType):
             fn = next(k.__dict__["__call__"] for k in type(fn).__mro__ if "__call__" in k.__dict__)
             skip = 1
         if isinstance(fn, types.FunctionType):
             code = fn.__code__
-            return tuple(code.co_varnames[skip:code.co_argcount])
+            return tuple(code.co_varnames[skip : code.co_argcount])
     except Exception:  # noqa: BLE001 - a hostile class: the arguments get numbers, not names
         pass
     return ()
@@ -101,8 +104,9 @@ class Watch:
     def __init__(self, fn: Any, args: list, kwargs: dict):
         self.name = call_name(fn)
         names = parameter_names(fn)
-        labelled = [(names[i] if i < len(names) else f"argument {i + 1}", a)
-                    for i, a in enumerate(args)] + list(kwargs.items())
+        labelled = [
+            (names[i] if i < len(names) else f"argument {i + 1}", a) for i, a in enumerate(args)
+        ] + list(kwargs.items())
         self.watched: list[tuple[str, Any, Any, tuple]] = []  # (label, owner, key, snapshot)
         self.budget = MAX_BYTES
         for label, value in labelled:
@@ -150,10 +154,15 @@ class Watch:
         """(output, argument or other output) pairs that share memory, NumPy arrays only."""
         outputs = [("the output", result)] if isinstance(result, np.ndarray) else []
         if type(result) in (tuple, list):
-            outputs = [(f"output {i}", v) for i, v in enumerate(result[:MAX_ARRAYS])
-                       if isinstance(v, np.ndarray)]
-        inputs = [(label, holder.get(key) if key is not None else holder)
-                  for label, holder, key, _ in self.watched]
+            outputs = [
+                (f"output {i}", v)
+                for i, v in enumerate(result[:MAX_ARRAYS])
+                if isinstance(v, np.ndarray)
+            ]
+        inputs = [
+            (label, holder.get(key) if key is not None else holder)
+            for label, holder, key, _ in self.watched
+        ]
         pairs = []
         for index, (name, out) in enumerate(outputs):
             if out.size == 0:
@@ -174,6 +183,7 @@ class Watch:
             fields["changed"] = [{"call": self.name, "arg": label} for label in changed[:8]]
         aliased = self.aliased(result)
         if aliased:
-            fields["aliased"] = [{"call": self.name, "output": out, "arg": label}
-                                 for out, label in aliased[:8]]
+            fields["aliased"] = [
+                {"call": self.name, "output": out, "arg": label} for out, label in aliased[:8]
+            ]
         return fields

@@ -21,9 +21,7 @@ STABLE_SIGMOID = (
 )
 # name → (torch reference, keyword arguments, hint for a wrong derivative, hint at |x| = 1e4)
 ACTIVATIONS = {
-    "relu": (
-        torch.relu, {}, "ReLU'(x) is 1 for x > 0 and 0 for x ≤ 0 (0 at exactly 0).", NO_EXP
-    ),
+    "relu": (torch.relu, {}, "ReLU'(x) is 1 for x > 0 and 0 for x ≤ 0 (0 at exactly 0).", NO_EXP),
     "leaky_relu": (
         lambda x, negative_slope=0.01: F.leaky_relu(x, negative_slope),
         {"negative_slope": 0.2},
@@ -31,7 +29,10 @@ ACTIVATIONS = {
         NO_EXP,
     ),
     "sigmoid": (
-        torch.sigmoid, {}, "σ'(x) = σ(x)(1 − σ(x)): evaluate σ at x, not at dout.", STABLE_SIGMOID
+        torch.sigmoid,
+        {},
+        "σ'(x) = σ(x)(1 − σ(x)): evaluate σ at x, not at dout.",
+        STABLE_SIGMOID,
     ),
     "tanh": (
         torch.tanh,

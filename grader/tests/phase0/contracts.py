@@ -26,8 +26,11 @@ def _elementwise(name: str, **kwargs) -> Numeric:
 def _backward(name: str, **kwargs) -> Numeric:
     return Numeric(
         name,
-        lambda m, dt: (getattr(m, name), [_randn(2, 3, 4, dtype=dt), _randn(3, 3, 4, dtype=dt)],
-                       kwargs),
+        lambda m, dt: (
+            getattr(m, name),
+            [_randn(2, 3, 4, dtype=dt), _randn(3, 3, 4, dtype=dt)],
+            kwargs,
+        ),
     )
 
 
@@ -40,14 +43,20 @@ ACTIVATIONS = [
 LINEAR_REGRESSION = [
     Numeric(
         "mse_loss",
-        lambda m, dt: (m.mse_loss, [_randn(4, 6, 3, dtype=dt), _randn(5, 6, dtype=dt),
-                                    _randn(6, 3, dtype=dt), 0.5], {}),
+        lambda m, dt: (
+            m.mse_loss,
+            [_randn(4, 6, 3, dtype=dt), _randn(5, 6, dtype=dt), _randn(6, 3, dtype=dt), 0.5],
+            {},
+        ),
         outputs=("scalar", "float", "scalar"),
     ),
     Numeric(
         "fit_linear_regression",
-        lambda m, dt: (m.fit_linear_regression, [_randn(7, 8, 2, dtype=dt), _randn(8, 8, dtype=dt)],
-                       {"steps": 20}),
+        lambda m, dt: (
+            m.fit_linear_regression,
+            [_randn(7, 8, 2, dtype=dt), _randn(8, 8, dtype=dt)],
+            {"steps": 20},
+        ),
         outputs=("float", "scalar", None),
     ),
 ]
@@ -60,14 +69,20 @@ SOFTMAX = [
 LOSSES = [
     Numeric(
         "softmax_cross_entropy",
-        lambda m, dt: (m.softmax_cross_entropy, [_randn(11, 4, 3, dtype=dt),
-                                                 np.array([0, 2, 1, 2])], {}),
+        lambda m, dt: (
+            m.softmax_cross_entropy,
+            [_randn(11, 4, 3, dtype=dt), np.array([0, 2, 1, 2])],
+            {},
+        ),
         outputs=("scalar", "float"),
     ),
     Numeric(
         "bce_with_logits",
-        lambda m, dt: (m.bce_with_logits, [_randn(12, 2, 3, dtype=dt),
-                                           (_randn(13, 2, 3) > 0).astype(dt)], {}),
+        lambda m, dt: (
+            m.bce_with_logits,
+            [_randn(12, 2, 3, dtype=dt), (_randn(13, 2, 3) > 0).astype(dt)],
+            {},
+        ),
         outputs=("scalar", "float"),
     ),
 ]
@@ -75,8 +90,11 @@ LOSSES = [
 REGULARIZATION = [
     Numeric(
         name,
-        lambda m, dt, name=name: (getattr(m, name), [[_randn(14, 3, 2, dtype=dt),
-                                                      _randn(15, 4, dtype=dt)], 0.1], {}),
+        lambda m, dt, name=name: (
+            getattr(m, name),
+            [[_randn(14, 3, 2, dtype=dt), _randn(15, 4, dtype=dt)], 0.1],
+            {},
+        ),
         outputs=("scalar", "floats"),
     )
     for name in ("l1_penalty", "l2_penalty")
@@ -90,8 +108,12 @@ INIT = [
     )
     for name in ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal")
 ] + [
-    Numeric("compute_fans", lambda m, dt: (m.compute_fans, [(5, 3, 2)], {}),
-            outputs=("scalar", "scalar"), dtypes=("float64",)),
+    Numeric(
+        "compute_fans",
+        lambda m, dt: (m.compute_fans, [(5, 3, 2)], {}),
+        outputs=("scalar", "scalar"),
+        dtypes=("float64",),
+    ),
 ]
 
 for _exercise, _declared in (

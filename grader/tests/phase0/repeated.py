@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import CheckFailed, check
-from grader.checks.contracts import seeded, same_twice
+from grader.checks.contracts import same_twice, seeded
 from grader.checks.oracle import as_array, assert_close
 from grader.session import fetch
 
@@ -58,19 +58,26 @@ def batchnorm_eval_leaves_running_statistics_and_train_resumes(m):
     bn = m.BatchNorm1d(5)
     bn.forward(X)
     bn.eval()
-    before = [as_array(fetch(bn.running_mean), "running_mean"),
-              as_array(fetch(bn.running_var), "running_var")]
+    before = [
+        as_array(fetch(bn.running_mean), "running_mean"),
+        as_array(fetch(bn.running_var), "running_var"),
+    ]
     same_twice(
         lambda: as_array(bn.forward(X + 1.0), "BatchNorm1d.forward in eval"),
         "BatchNorm1d.forward in eval mode",
-        "Eval mode only reads the running statistics; updating them there changes the next "
-        "output.",
+        "Eval mode only reads the running statistics; updating them there changes the next output.",
     )
-    after = [as_array(fetch(bn.running_mean), "running_mean"),
-             as_array(fetch(bn.running_var), "running_var")]
+    after = [
+        as_array(fetch(bn.running_mean), "running_mean"),
+        as_array(fetch(bn.running_var), "running_var"),
+    ]
     for name, old, new in zip(("running_mean", "running_var"), before, after, strict=True):
-        assert_close(new, old, f"{name} after two eval-mode forwards",
-                     hint="Update the running statistics in training mode only.")
+        assert_close(
+            new,
+            old,
+            f"{name} after two eval-mode forwards",
+            hint="Update the running statistics in training mode only.",
+        )
     bn.train()
     bn.forward(X + 1.0)
     moved = as_array(fetch(bn.running_mean), "running_mean")
@@ -111,8 +118,11 @@ def layernorm_second_forward_and_backward_repeat_the_first(m):
         dx = as_array(ln.backward(DOUT), "LayerNorm.backward(dout)")
         return [y, dx, *(as_array(g, "grads()") for g in fetch(ln.grads()))]
 
-    same_twice(step, "LayerNorm forward + backward",
-               "Overwrite grad_weight and grad_bias in backward (`[...] =`), never `+=`.")
+    same_twice(
+        step,
+        "LayerNorm forward + backward",
+        "Overwrite grad_weight and grad_bias in backward (`[...] =`), never `+=`.",
+    )
 
 
 @check("mlp", "invariant")
@@ -124,8 +134,9 @@ def train_classifier_is_reproducible_from_its_seed(m):
 
     def losses(seed):
         model = m.make_mlp((2, 4, 4, 2), rng=0)  # the same start: only the batches differ
-        return as_array(m.train_classifier(model, X2, y2, steps=15, batch_size=8, rng=seed),
-                        "the losses")
+        return as_array(
+            m.train_classifier(model, X2, y2, steps=15, batch_size=8, rng=seed), "the losses"
+        )
 
     seeded(
         losses,

@@ -188,10 +188,11 @@ def assert_op_matches_torch(m, spec: OpSpec, params: dict, arrays: list, seed: i
     g = upstream(expected.shape, seed)
     expected_grads = vjp(reference, list(arrays), g)
     y, grads = run_op(m, spec.name, params, list(arrays), g, len(arrays))
-    assert_close(y, expected, f"{label}.forward(...)", hint=spec.forward_hint)
+    shown = dict(zip(spec.inputs, arrays, strict=True))  # the input behind the worst element
+    assert_close(y, expected, f"{label}.forward(...)", hint=spec.forward_hint, inputs=shown)
     for name, got, want in zip(spec.inputs, grads, expected_grads, strict=True):
         where = f"{label}.backward(g): the gradient for {name}"
-        assert_close(got, want, where, hint=spec.hint)
+        assert_close(got, want, where, hint=spec.hint, inputs={**shown, "g": g})
 
 
 def assert_op_gradients(m, spec: OpSpec, params: dict, arrays: list) -> None:

@@ -5,13 +5,15 @@ gradients, float64, rtol 1e-9), topological order, accumulation, no_grad, detach
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import Charged
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.properties import property_holds
-from grader.session import fetch, run_probe
+from grader.session import StudentError, fetch, run_probe
 from grader.tests.phase5._helpers import FAILED, attempt, fail
-from grader.tests.phase5.graphs import Program, Step, programs
+from grader.tests.phase5.graphs import OPS, Program, Step, programs
 
 ACCUMULATE = ("A tensor used several times gets the sum of the gradients of all its uses: "
               "add into the gradient you keep for it, never overwrite it.")
@@ -35,23 +37,78 @@ def _grad(tensor, what: str, allow_none: bool = False):
     return as_array(grad, f"{what}.grad")
 
 
-def compare_with_torch(m, program: Program) -> None:
-    """Run `program` in torch and on the student's Tensors; compare output and leaf grads."""
+def _compare(m, program: Program) -> None:
     expected, expected_grads = program.run_torch()
     out, leaves = program.run_student(m)
+    assert_close(fetch(out.data), expected, "the output's value")
+    for i, (leaf, want) in enumerate(zip(leaves, expected_grads, strict=True)):
+        got = _grad(leaf, f"x{i}", allow_none=want is None)
+        if want is None:
+            if got is not None and np.any(got != 0):
+                fail(f"x{i}.grad is non-zero, but x{i} does not require grad or the output "
+                     f"does not depend on it.")
+            continue
+        assert_close(got, want, f"x{i}.grad", hint=f"{ACCUMULATE} {ORDER}")
+
+
+def compare_with_torch(m, program: Program) -> None:
+    """Run `program` in torch and on the student's Tensors; compare output and leaf grads. A
+    failure is localised: each step alone, on the values it saw, also charges its op's
+    exercise when it fails there while another step alone passes (the engine works)."""
     try:
-        assert_close(fetch(out.data), expected, "the output's value")
-        for i, (leaf, want) in enumerate(zip(leaves, expected_grads, strict=True)):
-            got = _grad(leaf, f"x{i}", allow_none=want is None)
-            if want is None:
-                if got is not None and np.any(got != 0):
-                    fail(f"x{i}.grad is non-zero, but x{i} does not require grad or the output "
-                         f"does not depend on it.")
-                continue
-            assert_close(got, want, f"x{i}.grad", hint=f"{ACCUMULATE} {ORDER}")
-    except CheckFailed as failure:
-        raise CheckFailed(f"{failure}\n    in the program:\n      "
-                          + program.listing().replace("\n", "\n      "), failure.hint) from None
+        _compare(m, program)
+    except (CheckFailed, StudentError) as failure:
+        if isinstance(failure, StudentError) and failure.not_implemented:
+            raise
+        culprits = _culprits(m, program)
+        if isinstance(failure, StudentError) and not culprits:
+            raise
+        what = failure if isinstance(failure, CheckFailed) else \
+            f"your code raised {failure.type}: {failure.message} (while {failure.what})"
+        hint = getattr(failure, "hint", None)
+        message = f"{what}\n    in the program:\n      " + program.listing().replace(
+            "\n", "\n      ")
+        if culprits:
+            ops = ", ".join(sorted({op for op, _ in culprits}))
+            raise Charged(f"{message}\n    alone, on the values it saw, {ops} is wrong too.",
+                          hint, tuple(sorted({ex for _, ex in culprits}))) from None
+        raise CheckFailed(message, hint) from None
+
+
+# graph step → the exercise of the op(s) it uses
+EXERCISE_OF_STEP = {
+    **dict.fromkeys(("add", "sub", "mul", "div", "pow_tensor", "scale", "rsub", "rdiv", "neg",
+                     "pow", "matmul_gram", "matmul_constant"), "ag_arithmetic"),
+    **dict.fromkeys(("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu"), "ag_elementwise"),
+    **dict.fromkeys(("sum", "mean", "max"), "ag_reductions"),
+    **dict.fromkeys(("reshape", "transpose", "getitem"), "ag_shape_ops"),
+    **dict.fromkeys(("softmax", "log_softmax"), "ag_softmax"),
+}
+
+
+def _culprits(m, program: Program) -> list[tuple[str, str]]:
+    """(step op, exercise) of the steps that fail as one-step programs on the values they saw
+    in `program`, provided some one-step program passes (else the engine is to blame)."""
+    values = [torch.tensor(x, dtype=torch.float64) for x in program.leaves]
+    with torch.no_grad():
+        for step in program.steps:
+            values.append(OPS[step.op].torch([values[i] for i in step.args], step.params))
+    rng = np.random.default_rng(0)
+    failing, passed = [], False
+    for step in program.steps:
+        operands = [values[i].numpy().copy() for i in step.args]
+        output = values[len(program.leaves) + program.steps.index(step)]
+        alone = Program(operands, [True] * len(operands),
+                        [Step(step.op, tuple(range(len(operands))), step.params)],
+                        rng.standard_normal(tuple(output.shape)))
+        try:
+            _compare(m, alone)
+            passed = True
+        except (CheckFailed, StudentError):
+            failing.append((step.op, EXERCISE_OF_STEP.get(step.op)))
+        except Exception:  # noqa: BLE001 - a hang or crash while localising: charge nothing
+            return []
+    return [(op, ex) for op, ex in failing if ex] if passed else []
 
 
 # one fixed program: broadcasting, x0 used four times, a diamond through t0, x2 a constant

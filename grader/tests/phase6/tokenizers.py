@@ -280,11 +280,20 @@ def char_save_then_load_gives_the_same_tokenizer(m):
 
 @fingerprint("tok_char")
 def char_outputs(m):
-    tok = lambda: m.CharTokenizer.fit("hello, world", unk="?")  # noqa: E731
+    def tok(unk="?"):
+        return m.CharTokenizer.fit("hello, world", unk=unk)
+
+    def reloaded():
+        tok().save("char-fingerprint.json")
+        return m.CharTokenizer.load("char-fingerprint.json")
+
     return {
-        "ids": _safely(lambda: _ids(m.CharTokenizer.fit("hello, world").encode("low, row"), "")),
+        "ids": _safely(lambda: _ids(tok(None).encode("low, row"), "")),
         "unknown": _safely(lambda: _ids(tok().encode("hex!"), "")),
+        "strict": _safely(lambda: _ids(tok(None).encode("hex!"), "")),
         "decoded": _safely(lambda: [ord(c) for c in _text(tok().decode([1, 2, 3]), "")]),
+        "negative": _safely(lambda: [ord(c) for c in _text(tok().decode([-1]), "")]),
+        "reloaded": _safely(lambda: _ids(reloaded().encode("hex!"), "")),
     }
 
 
@@ -607,7 +616,12 @@ def encoding_outputs(m):
     def tok():
         return _tokenizer(m, merges, specials)
 
+    def reloaded():
+        tok().save("bpe-fingerprint.json")
+        return m.BPETokenizer.load("bpe-fingerprint.json")
+
     chunks = [SPECIAL[i:i + 5] for i in range(0, len(SPECIAL), 5)]
+    words = [ENGLISH[i:i + 3] for i in range(0, 120, 3)]
     return {
         "english": _safely(lambda: _ids(tok().encode(ENGLISH), "")),
         "special": _safely(lambda: _ids(tok().encode(SPECIAL), "")),
@@ -616,4 +630,8 @@ def encoding_outputs(m):
             tok().decode([0xE4, 0xBD, 65, 0xFF, 256, 257]), "")]),
         "stream": _safely(lambda: _ids(operator_call(m, "list", tok().encode_iterable(chunks)),
                                        "")),
+        "stream_plain": _safely(lambda: _ids(operator_call(
+            m, "list", _tokenizer(m, merges).encode_iterable(words)), "")),
+        "negative": _safely(lambda: [ord(c) for c in _text(tok().decode([-1]), "")]),
+        "reloaded": _safely(lambda: _ids(reloaded().encode(SPECIAL), "")),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+import grader.checks.reference  # noqa: F401 - sets the judge's torch to one thread
 from grader.checks import CheckFailed
 from grader.checks.oracle import as_array
 from grader.session import StudentError, fetch, run_probe

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.oracle import assert_close
 from grader.session import StudentError, run_probe
 from grader.tests.phase7._common import MISSING, normal, tolerance
@@ -17,12 +18,21 @@ ADAM_HINT = (
 )
 CONFIGS = [  # (label, kwargs, hint)
     ("defaults", {}, ADAM_HINT),
-    ("lr 0.05, betas (0.8, 0.99), eps 1e-6", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6},
-     ADAM_HINT),
-    ("weight_decay 0.1", {"lr": 0.01, "weight_decay": 0.1},
-     "torch's Adam adds the L2 term to the gradient, g ← g + λ·p, before the moments."),
-    ("amsgrad", {"lr": 0.01, "betas": (0.9, 0.9), "amsgrad": True},
-     "AMSGrad keeps v_max = max(v_max, v) of the raw v, and uses v_max in place of v."),
+    (
+        "lr 0.05, betas (0.8, 0.99), eps 1e-6",
+        {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-6},
+        ADAM_HINT,
+    ),
+    (
+        "weight_decay 0.1",
+        {"lr": 0.01, "weight_decay": 0.1},
+        "torch's Adam adds the L2 term to the gradient, g ← g + λ·p, before the moments.",
+    ),
+    (
+        "amsgrad",
+        {"lr": 0.01, "betas": (0.9, 0.9), "amsgrad": True},
+        "AMSGrad keeps v_max = max(v_max, v) of the raw v, and uses v_max in place of v.",
+    ),
 ]
 STEPS = 8
 
@@ -31,8 +41,10 @@ def _problem(seed, dtype=np.float64):
     """Two parameters and a gradient sequence whose scale changes (amsgrad matters)."""
     params = [normal(seed, (3, 2), dtype), normal(seed + 1, (4,), dtype)]
     scales = np.array([1.0, 3.0, 0.1, 2.0, 0.01, 5.0, 0.5, 1.0])[:STEPS]
-    grads = [[normal(seed + 10 + 2 * t, p.shape, dtype) * np.asarray(s, dtype) for p in params]
-             for t, s in enumerate(scales)]
+    grads = [
+        [normal(seed + 10 + 2 * t, p.shape, dtype) * np.asarray(s, dtype) for p in params]
+        for t, s in enumerate(scales)
+    ]
     return params, grads
 
 
@@ -65,10 +77,15 @@ def adam_trajectories_match_torch(m):
             got, _ = _run(m, params, grads, kwargs)
             for t, (got_t, expected_t) in enumerate(zip(got, expected, strict=True)):
                 for k, (g, e) in enumerate(zip(got_t, expected_t, strict=True)):
-                    assert_close(g, e, f"parameter {k} after step {t + 1} ({label}, "
-                                 f"{np.dtype(dtype).name}), as seen through the array you were "
-                                 "given", hint=hint + " Update each array in place (p -= …).",
-                                 **tolerance(dtype))
+                    assert_close(
+                        g,
+                        e,
+                        f"parameter {k} after step {t + 1} ({label}, "
+                        f"{np.dtype(dtype).name}), as seen through the array you were "
+                        "given",
+                        hint=hint + " Update each array in place (p -= …).",
+                        **tolerance(dtype),
+                    )
 
 
 @check("cnn_adam", "invariant")
@@ -92,9 +109,25 @@ def adam_first_step_has_size_lr_whatever_the_gradient_scale(m):
         params = [np.zeros(5)]
         grads = [[np.array([1.0, -2.0, 0.5, -0.25, 3.0]) * scale]]
         trajectory, _ = _run(m, params, grads, {"lr": 0.1})
-        assert_close(np.abs(np.asarray(trajectory[0][0])), np.full(5, 0.1),
-                     f"|first step| with gradients of size {scale:g}", rtol=1e-4,
-                     hint="m̂/√v̂ = g/|g| on the first step: bias correction makes it lr·sign(g).")
+        assert_close(
+            np.abs(np.asarray(trajectory[0][0])),
+            np.full(5, 0.1),
+            f"|first step| with gradients of size {scale:g}",
+            rtol=1e-4,
+            hint="m̂/√v̂ = g/|g| on the first step: bias correction makes it lr·sign(g).",
+        )
+
+
+@check("cnn_adam", "invariant")
+def adam_rejects_a_gradient_list_of_the_wrong_length(m):
+    """step with fewer gradients than parameters raises ValueError instead of skipping some."""
+    optimizer = m.Adam([np.zeros(2), np.zeros(3)], lr=0.1)
+    raises(
+        lambda: optimizer.step([np.ones(2)]),
+        "ValueError",
+        "Adam.step with 1 gradient for 2 parameters",
+        "zip(params, grads, strict=True) raises ValueError on a length mismatch.",
+    )
 
 
 @fingerprint("cnn_adam")
@@ -102,11 +135,14 @@ def adam_outputs(m):
     outputs = {}
     for index, (_, kwargs, _) in enumerate(CONFIGS):
         params, grads = _problem(30 + index)
+        outputs.update(
+            dict.fromkeys((f"{index}_last", f"{index}_first", f"{index}_grads"), MISSING)
+        )
         try:
             trajectory, grads_after = run_probe(m, "phase7.adam_run", m, params, grads, kwargs)
             outputs[f"{index}_last"] = np.concatenate([np.ravel(p) for p in trajectory[-1]])
             outputs[f"{index}_first"] = np.concatenate([np.ravel(p) for p in trajectory[0]])
             outputs[f"{index}_grads"] = np.concatenate([np.ravel(g) for g in grads_after[-1]])
         except (StudentError, CheckFailed):
-            outputs[f"{index}_last"] = MISSING
+            pass
     return outputs

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import Numeric, contract_checks, seeded
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import StudentError, run_probe
@@ -44,8 +45,16 @@ def torch_basic_block(c_in, c_out, stride):
     shortcut = None
     if stride != 1 or c_in != c_out:
         shortcut = [conv(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out)]
-    return TorchBlock([conv(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                       conv(c_out, c_out, 3, 1, 1), nn.BatchNorm2d(c_out)], shortcut).double()
+    return TorchBlock(
+        [
+            conv(c_in, c_out, 3, stride, 1),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            conv(c_out, c_out, 3, 1, 1),
+            nn.BatchNorm2d(c_out),
+        ],
+        shortcut,
+    ).double()
 
 
 def torch_bottleneck(c_in, width, stride):
@@ -53,9 +62,19 @@ def torch_bottleneck(c_in, width, stride):
     shortcut = None
     if stride != 1 or c_in != c_out:
         shortcut = [conv(c_in, c_out, 1, stride), nn.BatchNorm2d(c_out)]
-    return TorchBlock([conv(c_in, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                       conv(width, width, 3, stride, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                       conv(width, c_out, 1), nn.BatchNorm2d(c_out)], shortcut).double()
+    return TorchBlock(
+        [
+            conv(c_in, width, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            conv(width, width, 3, stride, 1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            conv(width, c_out, 1),
+            nn.BatchNorm2d(c_out),
+        ],
+        shortcut,
+    ).double()
 
 
 def random_params(model: nn.Module, seed: int) -> list[np.ndarray]:
@@ -79,13 +98,13 @@ def compare_with_torch(m, student, reference: nn.Module, arrays, x, label, hint=
     dout = normal(99, tuple(y.shape))
     y.backward(tensor(dout))
     assert_close(student.forward(x), y.detach().numpy(), f"{label}: training forward", hint=hint)
-    assert_close(student.backward(dout), xt.grad.numpy(), f"{label}: backward dx",
-                 hint=BACKWARD_HINT)
+    assert_close(
+        student.backward(dout), xt.grad.numpy(), f"{label}: backward dx", hint=BACKWARD_HINT
+    )
     grads = run_probe(m, "phase7.call_with_inputs", student, "grads", [])[0]
     names = [name for name, _ in reference.named_parameters()]
     if len(grads) != len(names):
-        raise CheckFailed(f"{label}: grads() holds {len(grads)} arrays, params() has "
-                          f"{len(names)}.")
+        raise CheckFailed(f"{label}: grads() holds {len(grads)} arrays, params() has {len(names)}.")
     for name, g, p in zip(names, grads, reference.parameters(), strict=True):
         assert_close(g, p.grad.numpy(), f"{label}: the gradient of {name}", hint=BACKWARD_HINT)
     x2 = normal(98, x.shape) * 2
@@ -96,8 +115,23 @@ def compare_with_torch(m, student, reference: nn.Module, arrays, x, label, hint=
     reference.eval()
     with torch.no_grad():
         expected = reference(tensor(x)).numpy()
-    assert_close(student.forward(x), expected, f"{label}: eval forward after two training ones",
-                 hint="eval() must reach every BatchNorm, the shortcut's too.")
+    assert_close(
+        student.forward(x),
+        expected,
+        f"{label}: eval forward after two training ones",
+        hint="eval() must reach every BatchNorm, the shortcut's too.",
+    )
+    student.train()
+    reference.train()
+    x3 = normal(97, x.shape)
+    with torch.no_grad():
+        expected = reference(tensor(x3)).numpy()
+    assert_close(
+        student.forward(x3),
+        expected,
+        f"{label}: training forward after train() (train → eval → train)",
+        hint="train() must put every BatchNorm back into training mode, the shortcut's too.",
+    )
 
 
 @check("cnn_blocks", "oracle")
@@ -107,8 +141,14 @@ def basic_block_matches_torch(m):
         reference = torch_basic_block(c_in, c_out, stride)
         arrays = random_params(reference, 10 * c_in + c_out)
         block = m.BasicBlock(c_in, c_out, stride, rng=0)
-        compare_with_torch(m, block, reference, arrays, normal(stride, (2, c_in, 6, 5)),
-                           f"BasicBlock({c_in}, {c_out}, stride={stride})")
+        compare_with_torch(
+            m,
+            block,
+            reference,
+            arrays,
+            normal(stride, (2, c_in, 6, 5)),
+            f"BasicBlock({c_in}, {c_out}, stride={stride})",
+        )
 
 
 @check("cnn_blocks", "oracle")
@@ -118,29 +158,43 @@ def bottleneck_matches_torch(m):
         reference = torch_bottleneck(c_in, width, stride)
         arrays = random_params(reference, 7 * c_in + width)
         block = m.Bottleneck(c_in, width, stride, rng=0)
-        compare_with_torch(m, block, reference, arrays, normal(c_in, (2, c_in, 5, 6)),
-                           f"Bottleneck({c_in}, {width}, stride={stride})",
-                           hint=BLOCK_HINT + " The stride sits on the 3×3 conv (ResNet v1.5).")
+        compare_with_torch(
+            m,
+            block,
+            reference,
+            arrays,
+            normal(c_in, (2, c_in, 5, 6)),
+            f"Bottleneck({c_in}, {width}, stride={stride})",
+            hint=BLOCK_HINT + " The stride sits on the 3×3 conv (ResNet v1.5).",
+        )
 
 
 @check("cnn_blocks", "invariant")
 def a_block_with_zeroed_last_gamma_is_relu(m):
     """With the last BN's γ = β = 0 a block with an identity shortcut is ReLU, forward and back."""
     x, dout = normal(5, (2, 8, 4, 4)), normal(6, (2, 8, 4, 4))
-    for label, block, last in (("BasicBlock(8, 8)", m.BasicBlock(8, 8, rng=1), 4),
-                               ("Bottleneck(8, 2)", m.Bottleneck(8, 2, rng=1), 7)):
+    for label, block, last in (
+        ("BasicBlock(8, 8)", m.BasicBlock(8, 8, rng=1), 4),
+        ("Bottleneck(8, 2)", m.Bottleneck(8, 2, rng=1), 7),
+    ):
         shapes = run_probe(m, "phase7.load_params", block, [])
         arrays = [normal(i, tuple(s), scale=0.5) for i, s in enumerate(shapes)]
         if len(arrays) <= last + 1:
-            raise CheckFailed(f"{label}.params() holds {len(arrays)} arrays; see the docstring "
-                              "for the order.")
+            raise CheckFailed(
+                f"{label}.params() holds {len(arrays)} arrays; see the docstring for the order."
+            )
         arrays[last] = np.zeros_like(arrays[last])  # γ of the last BatchNorm
         arrays[last + 1] = np.zeros_like(arrays[last + 1])  # and its β
         load_params(block, arrays)
-        assert_close(block.forward(x), np.maximum(x, 0), f"{label} with the last γ = 0",
-                     hint=BLOCK_HINT)
-        assert_close(block.backward(dout), dout * (x > 0), f"{label} backward with the last γ = 0",
-                     hint=BACKWARD_HINT)
+        assert_close(
+            block.forward(x), np.maximum(x, 0), f"{label} with the last γ = 0", hint=BLOCK_HINT
+        )
+        assert_close(
+            block.backward(dout),
+            dout * (x > 0),
+            f"{label} backward with the last γ = 0",
+            hint=BACKWARD_HINT,
+        )
 
 
 @check("cnn_blocks", "gradient")
@@ -152,8 +206,48 @@ def basic_block_backward_agrees_with_finite_differences(m):
         block.forward(inputs["x"])
         return {"x": block.backward(v)}
 
-    check_gradients(lambda inputs: block.forward(inputs["x"]), vjp, {"x": normal(7, (2, 2, 5, 4))},
-                    what="BasicBlock.backward", passes=4, hint=BACKWARD_HINT)
+    check_gradients(
+        lambda inputs: block.forward(inputs["x"]),
+        vjp,
+        {"x": normal(7, (2, 2, 5, 4))},
+        what="BasicBlock.backward",
+        passes=4,
+        hint=BACKWARD_HINT,
+    )
+
+
+def _params(m, block) -> list[np.ndarray]:
+    return [np.asarray(p) for p in run_probe(m, "phase7.call_with_inputs", block, "params", [])[0]]
+
+
+@check("cnn_blocks", "invariant")
+def blocks_draw_every_conv_from_one_seeded_generator(m):
+    """rng=seed makes a block reproducible; its two 3×3 convs get different weights."""
+    hint = (
+        "Normalise rng once (np.random.default_rng(rng)) and pass that Generator to every "
+        "Conv2d: an int seed passed on would give every same-shaped conv the same weights."
+    )
+    for name, args, first, second in (("BasicBlock", (4, 4), 0, 3), ("Bottleneck", (4, 1), 0, 6)):
+        params = seeded(
+            lambda seed, name=name, args=args: _params(m, getattr(m, name)(*args, rng=seed)),
+            f"{name}{args} params",
+            hint,
+        )
+        if len(params) <= second:
+            raise CheckFailed(
+                f"{name}{args}.params() holds {len(params)} arrays; see the "
+                "docstring for the order."
+            )
+        if params[first].shape == params[second].shape and np.array_equal(
+            params[first], params[second]
+        ):
+            raise CheckFailed(f"two convs of {name}{args} have identical weights.", hint)
+
+
+def _block_backward(m, dtype):
+    block = m.BasicBlock(2, 3, 2, rng=0, dtype=dtype.name)
+    block.forward(normal(1, (2, 2, 5, 5), dtype))
+    return block.backward, [normal(2, (2, 3, 3, 3), dtype)], {}
 
 
 @fingerprint("cnn_blocks")
@@ -162,10 +256,12 @@ def block_outputs(m):
     for label, make, builder, args in (
         ("projection", m.BasicBlock, torch_basic_block, (3, 4, 2)),
         ("identity", m.BasicBlock, torch_basic_block, (4, 4, 1)),
+        ("widen", m.BasicBlock, torch_basic_block, (2, 4, 1)),
         ("bottleneck", m.Bottleneck, torch_bottleneck, (4, 2, 2)),
         ("bottleneck_same", m.Bottleneck, torch_bottleneck, (8, 2, 1)),
     ):
         x = normal(3, (2, args[0], 6, 6))
+        outputs.update(dict.fromkeys((f"{label}_y", f"{label}_dx", f"{label}_grads"), MISSING))
         try:
             block = make(*args, rng=0)
             load_params(block, random_params(builder(*args), 5))
@@ -175,5 +271,32 @@ def block_outputs(m):
             grads = run_probe(m, "phase7.call_with_inputs", block, "grads", [])[0]
             outputs[f"{label}_grads"] = np.concatenate([np.ravel(g) for g in grads])
         except (StudentError, CheckFailed):
-            outputs[f"{label}_y"] = MISSING
+            pass
     return outputs
+
+
+globals().update(
+    contract_checks(
+        __name__,
+        "cnn_blocks",
+        [
+            Numeric(
+                "BasicBlock.forward",
+                lambda m, dtype: (
+                    m.BasicBlock(2, 3, 2, rng=0, dtype=dtype.name).forward,
+                    [normal(1, (2, 2, 5, 5), dtype)],
+                    {},
+                ),
+            ),
+            Numeric("BasicBlock.backward", _block_backward),
+            Numeric(
+                "Bottleneck.forward",
+                lambda m, dtype: (
+                    m.Bottleneck(4, 2, 1, rng=0, dtype=dtype.name).forward,
+                    [normal(1, (2, 4, 4, 4), dtype)],
+                    {},
+                ),
+            ),
+        ],
+    )
+)

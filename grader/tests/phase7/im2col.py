@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from hypothesis import strategies as st
 
 from grader.checks import check, fingerprint
+from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.oracle import assert_close
 from grader.checks.properties import property_holds
 from grader.session import run_probe
@@ -50,8 +51,10 @@ def im2col_matches_torch_unfold(m):
             x = normal(index, shape, dtype)
             expected = _unfold(x, kernel, stride, padding, dilation)
             got = m.im2col(x, kernel, stride, padding, dilation)
-            what = (f"im2col of {shape} {np.dtype(dtype).name}, kernel {kernel}, stride {stride}, "
-                    f"padding {padding}, dilation {dilation}")
+            what = (
+                f"im2col of {shape} {np.dtype(dtype).name}, kernel {kernel}, stride {stride}, "
+                f"padding {padding}, dilation {dilation}"
+            )
             assert_close(got, expected, what, hint=IM2COL_HINT, **tolerance(dtype))
 
 
@@ -59,10 +62,17 @@ def im2col_matches_torch_unfold(m):
 def im2col_accepts_ints_for_pairs(m):
     """Plain ints for kernel_size, stride, padding and dilation mean (v, v)."""
     x = normal(7, (2, 2, 7, 7))
-    assert_close(m.im2col(x, 3, 2, 1, 1), _unfold(x, (3, 3), (2, 2), (1, 1), (1, 1)),
-                 "im2col(x, 3, 2, 1, 1)", hint="An int v means the pair (v, v).")
-    assert_close(m.im2col(x, 3), _unfold(x, (3, 3), (1, 1), (0, 0), (1, 1)),
-                 "im2col(x, 3) with the default stride 1, padding 0, dilation 1")
+    assert_close(
+        m.im2col(x, 3, 2, 1, 1),
+        _unfold(x, (3, 3), (2, 2), (1, 1), (1, 1)),
+        "im2col(x, 3, 2, 1, 1)",
+        hint="An int v means the pair (v, v).",
+    )
+    assert_close(
+        m.im2col(x, 3),
+        _unfold(x, (3, 3), (1, 1), (0, 0), (1, 1)),
+        "im2col(x, 3) with the default stride 1, padding 0, dilation 1",
+    )
 
 
 @check("cnn_im2col", "oracle")
@@ -75,8 +85,10 @@ def col2im_matches_torch_fold(m):
             cols = normal(10 + index, (rows, columns), dtype)
             expected = _fold(cols, shape, kernel, stride, padding, dilation)
             got = m.col2im(cols, shape, kernel, stride, padding, dilation)
-            what = (f"col2im into {shape} {np.dtype(dtype).name}, kernel {kernel}, stride "
-                    f"{stride}, padding {padding}, dilation {dilation}")
+            what = (
+                f"col2im into {shape} {np.dtype(dtype).name}, kernel {kernel}, stride "
+                f"{stride}, padding {padding}, dilation {dilation}"
+            )
             assert_close(got, expected, what, hint=COL2IM_HINT, **tolerance(dtype))
 
 
@@ -84,8 +96,14 @@ def col2im_matches_torch_fold(m):
 def col2im_is_the_adjoint_of_im2col(m):
     """⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for random shapes and hyper-parameters."""
     configs = st.tuples(
-        st.integers(1, 2), st.integers(1, 3), st.integers(4, 7), st.integers(4, 7),
-        st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(0, 2),
+        st.integers(1, 2),
+        st.integers(1, 3),
+        st.integers(4, 7),
+        st.integers(4, 7),
+        st.integers(1, 3),
+        st.integers(1, 3),
+        st.integers(1, 2),
+        st.integers(0, 2),
         st.integers(1, 2),
     )
 
@@ -98,9 +116,15 @@ def col2im_is_the_adjoint_of_im2col(m):
         c = normal(s + p, np.shape(cols))
         left = float(np.sum(np.asarray(cols) * c))
         right = float(np.sum(x * np.asarray(m.col2im(c, x.shape, (kh, kw), s, p, d))))
-        assert_close(right, left, f"⟨x, col2im(c)⟩ against ⟨im2col(x), c⟩ (N, C, H, W = "
-                     f"{N, C, H, W}, kernel {(kh, kw)}, stride {s}, padding {p}, dilation {d})",
-                     rtol=1e-9, atol=1e-9, hint=COL2IM_HINT)
+        assert_close(
+            right,
+            left,
+            f"⟨x, col2im(c)⟩ against ⟨im2col(x), c⟩ (N, C, H, W = "
+            f"{N, C, H, W}, kernel {(kh, kw)}, stride {s}, padding {p}, dilation {d})",
+            rtol=1e-9,
+            atol=1e-9,
+            hint=COL2IM_HINT,
+        )
 
     property_holds(body, configs, examples=15)
 
@@ -112,8 +136,9 @@ def im2col_and_col2im_leave_their_inputs_unchanged(m):
     _, arguments = run_probe(m, "phase7.call_with_inputs", m, "im2col", [x, 3, 1, 1, 1])
     unchanged(x, arguments[0], "im2col's x")
     cols = normal(4, (18, 50))
-    _, arguments = run_probe(m, "phase7.call_with_inputs", m, "col2im",
-                             [cols, (2, 2, 5, 5), 3, 1, 1, 1])
+    _, arguments = run_probe(
+        m, "phase7.call_with_inputs", m, "col2im", [cols, (2, 2, 5, 5), 3, 1, 1, 1]
+    )
     unchanged(cols, arguments[0], "col2im's cols")
 
 
@@ -127,3 +152,29 @@ def im2col_outputs(m):
         "fold": attempt(m.col2im, cols, (2, 2, 7, 6), (2, 3), (2, 1), (1, 2), 1),
         "fold_overlap": attempt(m.col2im, normal(43, (18, 2 * 25)), (2, 2, 5, 5), 3, 1, 1, 1),
     }
+
+
+globals().update(
+    contract_checks(
+        __name__,
+        "cnn_im2col",
+        [
+            Numeric(
+                "im2col",
+                lambda m, dtype: (
+                    m.im2col,
+                    [normal(1, (2, 2, 5, 6), dtype), (3, 2), 2, 1, (1, 2)],
+                    {},
+                ),
+            ),
+            Numeric(
+                "col2im",
+                lambda m, dtype: (
+                    m.col2im,
+                    [normal(2, (12, 18), dtype), (2, 2, 5, 6), (3, 2), 2, 1, (1, 2)],
+                    {},
+                ),
+            ),
+        ],
+    )
+)

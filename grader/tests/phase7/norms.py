@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import Numeric, contract_checks, raises
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import assert_close
 from grader.checks.stability import assert_finite, assert_quiet
@@ -60,12 +61,21 @@ def batchnorm2d_training_and_running_stats_match_torch(m):
         for i, x in enumerate(_bn_batches(2, 3, (4, 3, 5, 6), dtype)):
             with torch.no_grad():
                 expected = bn_t(tensor(x.astype(np.float64))).numpy().astype(dtype)
-            assert_close(bn.forward(x), expected, f"forward on training batch {i} ({name})",
-                         hint=BN_HINT, **tolerance(dtype))
+            assert_close(
+                bn.forward(x),
+                expected,
+                f"forward on training batch {i} ({name})",
+                hint=BN_HINT,
+                **tolerance(dtype),
+            )
         for stat in ("running_mean", "running_var"):
-            assert_close(fetch(getattr(bn, stat)), getattr(bn_t, stat).numpy().astype(dtype),
-                         f"{stat} after 3 batches, momentum 0.3 ({name})", hint=BN_HINT,
-                         **tolerance(dtype))
+            assert_close(
+                fetch(getattr(bn, stat)),
+                getattr(bn_t, stat).numpy().astype(dtype),
+                f"{stat} after 3 batches, momentum 0.3 ({name})",
+                hint=BN_HINT,
+                **tolerance(dtype),
+            )
 
 
 @check("cnn_batchnorm2d", "oracle")
@@ -88,16 +98,24 @@ def batchnorm2d_train_eval_train_keeps_running_stats_right(m):
     hint = "In eval mode use running_mean / running_var and leave them unchanged."
     assert_close(bn.forward(probe), expected, "eval forward", hint=hint)
     assert_close(bn.forward(probe[:1]), expected[:1], "eval forward of a single image", hint=hint)
-    assert_close(fetch(bn.running_mean), bn_t.running_mean.numpy(),
-                 "running_mean after two eval forwards", hint=hint)
+    assert_close(
+        fetch(bn.running_mean),
+        bn_t.running_mean.numpy(),
+        "running_mean after two eval forwards",
+        hint=hint,
+    )
     bn.train()
     bn_t.train()
     for i, x in enumerate(batches[2:]):
         with torch.no_grad():
             expected = bn_t(tensor(x)).numpy()
         assert_close(bn.forward(x), expected, f"training forward {i} after eval", hint=BN_HINT)
-    assert_close(fetch(bn.running_var), bn_t.running_var.numpy(),
-                 "running_var after train → eval → train", hint=BN_HINT)
+    assert_close(
+        fetch(bn.running_var),
+        bn_t.running_var.numpy(),
+        "running_var after train → eval → train",
+        hint=BN_HINT,
+    )
 
 
 @check("cnn_batchnorm2d", "oracle")
@@ -113,10 +131,20 @@ def batchnorm2d_backward_matches_torch_autograd(m):
         bn.forward(x)
         name = np.dtype(dtype).name
         tol = tolerance(dtype)
-        assert_close(bn.backward(dout), xt.grad.numpy(), f"BatchNorm2d backward dx ({name})",
-                     hint=BN_BACKWARD_HINT, **tol)
-        assert_close(fetch(bn.grad_weight), gt.grad.numpy(), f"grad_weight ({name})", **tol,
-                     hint="∂L/∂γ_c = Σ over n, h, w of dout·x̂.")
+        assert_close(
+            bn.backward(dout),
+            xt.grad.numpy(),
+            f"BatchNorm2d backward dx ({name})",
+            hint=BN_BACKWARD_HINT,
+            **tol,
+        )
+        assert_close(
+            fetch(bn.grad_weight),
+            gt.grad.numpy(),
+            f"grad_weight ({name})",
+            **tol,
+            hint="∂L/∂γ_c = Σ over n, h, w of dout·x̂.",
+        )
         assert_close(fetch(bn.grad_bias), bt.grad.numpy(), f"grad_bias ({name})", **tol)
 
 
@@ -134,8 +162,14 @@ def batchnorm2d_backward_agrees_with_finite_differences(m):
         forward(inputs)
         return {"x": bn.backward(v), "gamma": fetch(bn.grad_weight), "beta": fetch(bn.grad_bias)}
 
-    check_gradients(forward, vjp, {"x": normal(9, (2, 2, 3, 3)), "gamma": gamma, "beta": beta},
-                    what="BatchNorm2d.backward", mode="full", hint=BN_BACKWARD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"x": normal(9, (2, 2, 3, 3)), "gamma": gamma, "beta": beta},
+        what="BatchNorm2d.backward",
+        mode="full",
+        hint=BN_BACKWARD_HINT,
+    )
 
 
 @check("cnn_batchnorm2d", "stability")
@@ -144,13 +178,45 @@ def batchnorm2d_is_stable_for_a_constant_channel(m):
     x = normal(10, (2, 2, 3, 3))
     x[:, 0] = 4.0
     bn = m.BatchNorm2d(2)
-    y = assert_finite(bn.forward(x), "BatchNorm2d on a constant channel",
-                      "ε inside the square root keeps a zero variance finite.")
-    assert_quiet(m, "BatchNorm2d on a constant channel",
-                 "Add ε to the variance before the square root, not after.")
+    y = assert_finite(
+        bn.forward(x),
+        "BatchNorm2d on a constant channel",
+        "ε inside the square root keeps a zero variance finite.",
+    )
+    assert_quiet(
+        m,
+        "BatchNorm2d on a constant channel",
+        "Add ε to the variance before the square root, not after.",
+    )
     assert_close(y[:, 0], np.zeros((2, 3, 3)), "the normalised constant channel")
     _, (after,) = run_probe(m, "phase7.call_with_inputs", bn, "forward", [x])
     unchanged(x, after, "BatchNorm2d.forward's x")
+
+
+@check("cnn_batchnorm2d", "invariant")
+def batchnorm2d_needs_two_values_per_channel_in_training(m):
+    """Training on one value per channel raises ValueError (as torch); two values are enough."""
+    raises(
+        lambda: m.BatchNorm2d(3).forward(normal(11, (1, 3, 1, 1))),
+        "ValueError",
+        "BatchNorm2d.forward on a (1, 3, 1, 1) batch in training",
+        "One value per channel has no variance: raise ValueError when N·H·W < 2.",
+    )
+    x = normal(12, (2, 3, 1, 1))
+    expected = F.batch_norm(tensor(x), None, None, training=True).numpy()
+    assert_close(
+        m.BatchNorm2d(3).forward(x),
+        expected,
+        "BatchNorm2d on a (2, 3, 1, 1) batch",
+        hint="N·H·W = 2 values per channel are enough to normalise.",
+    )
+    bn = m.BatchNorm2d(3)
+    bn.eval()
+    assert_close(
+        bn.forward(x[:1]),
+        x[:1] / np.sqrt(1 + 1e-5),
+        "eval forward of one image of 1×1 (running statistics need no batch)",
+    )
 
 
 @fingerprint("cnn_batchnorm2d")
@@ -162,9 +228,14 @@ def batchnorm2d_outputs(m):
     dx = attempt(bn.backward, dout)
     bn.eval()
     y_eval = attempt(bn.forward, x[:1])
-    return {"y": y, "dx": dx, "running_mean": attempt(fetch, bn.running_mean),
-            "running_var": attempt(fetch, bn.running_var), "eval": y_eval,
-            "eval_mean": attempt(fetch, bn.running_mean)}
+    return {
+        "y": y,
+        "dx": dx,
+        "running_mean": attempt(fetch, bn.running_mean),
+        "running_var": attempt(fetch, bn.running_var),
+        "eval": y_eval,
+        "eval_mean": attempt(fetch, bn.running_mean),
+    }
 
 
 # ------------------------------------------------------------------ GroupNorm
@@ -198,10 +269,10 @@ def groupnorm_matches_torch(m):
             name = f"GroupNorm ({label}, {np.dtype(dtype).name})"
             tol = tolerance(dtype)
             assert_close(gn.forward(x), y, f"{name} forward", hint=GN_HINT, **tol)
-            assert_close(gn.backward(dout), dx, f"{name} backward dx", hint=GN_BACKWARD_HINT,
-                         **tol)
-            assert_close(fetch(gn.grad_weight), dgamma, f"{name} grad_weight",
-                         hint=GN_BACKWARD_HINT, **tol)
+            assert_close(gn.backward(dout), dx, f"{name} backward dx", hint=GN_BACKWARD_HINT, **tol)
+            assert_close(
+                fetch(gn.grad_weight), dgamma, f"{name} grad_weight", hint=GN_BACKWARD_HINT, **tol
+            )
             assert_close(fetch(gn.grad_bias), dbeta, f"{name} grad_bias", **tol)
 
 
@@ -219,8 +290,14 @@ def groupnorm_backward_agrees_with_finite_differences(m):
         forward(inputs)
         return {"x": gn.backward(v), "gamma": fetch(gn.grad_weight), "beta": fetch(gn.grad_bias)}
 
-    check_gradients(forward, vjp, {"x": normal(91, (2, 4, 2, 3)), "gamma": gamma, "beta": beta},
-                    what="GroupNorm.backward", mode="full", hint=GN_BACKWARD_HINT)
+    check_gradients(
+        forward,
+        vjp,
+        {"x": normal(91, (2, 4, 2, 3)), "gamma": gamma, "beta": beta},
+        what="GroupNorm.backward",
+        mode="full",
+        hint=GN_BACKWARD_HINT,
+    )
 
 
 @check("cnn_groupnorm", "invariant")
@@ -234,8 +311,9 @@ def groupnorm_rejects_groups_that_do_not_divide_and_keeps_inputs(m):
                 f"GroupNorm(4, 6) raised {error.type}, expected ValueError."
             ) from None
     else:
-        raise CheckFailed("GroupNorm(4, 6) should raise ValueError: 4 groups cannot split 6 "
-                          "channels.")
+        raise CheckFailed(
+            "GroupNorm(4, 6) should raise ValueError: 4 groups cannot split 6 channels."
+        )
     x = normal(92, (2, 4, 3, 3))
     _, (after,) = run_probe(m, "phase7.call_with_inputs", m.GroupNorm(2, 4), "forward", [x])
     unchanged(x, after, "GroupNorm.forward's x")
@@ -248,6 +326,61 @@ def groupnorm_outputs(m):
         gn = m.GroupNorm(3, 6, eps=0.05)
         gn.weight, gn.bias = np.linspace(0.5, 2, 6), np.linspace(-1, 1, 6)
     except StudentError:
-        return {"y": MISSING}
-    return {"y": attempt(gn.forward, x), "dx": attempt(gn.backward, dout),
-            "dgamma": attempt(fetch, gn.grad_weight), "dbeta": attempt(fetch, gn.grad_bias)}
+        return dict.fromkeys(("y", "dx", "dgamma", "dbeta"), MISSING)
+    return {
+        "y": attempt(gn.forward, x),
+        "dx": attempt(gn.backward, dout),
+        "dgamma": attempt(fetch, gn.grad_weight),
+        "dbeta": attempt(fetch, gn.grad_bias),
+    }
+
+
+def _contract_backward(make):
+    def build(m, dtype):
+        layer = make(m, dtype)
+        layer.forward(normal(1, (2, 4, 3, 3), dtype))
+        return layer.backward, [normal(2, (2, 4, 3, 3), dtype)], {}
+
+    return build
+
+
+def _bn(m, dtype):
+    return m.BatchNorm2d(4, dtype=dtype.name)
+
+
+def _gn(m, dtype):
+    return m.GroupNorm(2, 4, dtype=dtype.name)
+
+
+def _bn_eval(m, dtype):
+    bn = _bn(m, dtype)
+    bn.forward(normal(3, (2, 4, 3, 3), dtype))
+    bn.eval()
+    return bn
+
+
+def _forward(make):
+    return lambda m, dtype: (make(m, dtype).forward, [normal(1, (2, 4, 3, 3), dtype)], {})
+
+
+globals().update(
+    contract_checks(
+        __name__,
+        "cnn_batchnorm2d",
+        [
+            Numeric("BatchNorm2d.forward", _forward(_bn)),
+            Numeric("BatchNorm2d.backward", _contract_backward(_bn)),
+            Numeric("BatchNorm2d.forward in eval mode", _forward(_bn_eval)),
+        ],
+    )
+)
+globals().update(
+    contract_checks(
+        __name__,
+        "cnn_groupnorm",
+        [
+            Numeric("GroupNorm.forward", _forward(_gn)),
+            Numeric("GroupNorm.backward", _contract_backward(_gn)),
+        ],
+    )
+)

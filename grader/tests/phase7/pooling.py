@@ -7,10 +7,11 @@ import numpy as np
 import torch.nn.functional as F
 
 from grader.checks import check, fingerprint
+from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import run_probe
-from grader.tests.phase7._common import attempt, normal, tensor, tolerance, unchanged
+from grader.tests.phase7._common import MISSING, attempt, normal, tensor, tolerance, unchanged
 
 MAX_HINT = (
     "Pad with −∞ (never the max), take each window's max; in backward send each dout entry to "
@@ -24,10 +25,16 @@ AVG_HINT = (
 # (label, input shape, kwargs)
 CASES = [
     ("2×2", (2, 3, 6, 8), {"kernel_size": 2}),
-    ("3×3 stride 2 padding 1 (overlapping)", (2, 2, 7, 6),
-     {"kernel_size": 3, "stride": 2, "padding": 1}),
-    ("(3, 2) stride (1, 2) padding (1, 0)", (1, 2, 5, 6),
-     {"kernel_size": (3, 2), "stride": (1, 2), "padding": (1, 0)}),
+    (
+        "3×3 stride 2 padding 1 (overlapping)",
+        (2, 2, 7, 6),
+        {"kernel_size": 3, "stride": 2, "padding": 1},
+    ),
+    (
+        "(3, 2) stride (1, 2) padding (1, 0)",
+        (1, 2, 5, 6),
+        {"kernel_size": (3, 2), "stride": (1, 2), "padding": (1, 0)},
+    ),
     ("3×3 stride 1", (1, 2, 5, 5), {"kernel_size": 3, "stride": 1}),
 ]
 
@@ -67,15 +74,23 @@ def max_pool_routes_ties_like_torch(m):
     cases = [
         (np.ones((1, 1, 4, 4)), {"kernel_size": 2}),
         (np.ones((1, 1, 5, 5)), {"kernel_size": 3, "stride": 1}),
-        (rng.integers(0, 2, (2, 2, 6, 6)).astype(np.float64), {"kernel_size": 3, "stride": 2,
-                                                               "padding": 1}),
-        (rng.integers(0, 3, (1, 2, 6, 5)).astype(np.float32), {"kernel_size": (2, 3),
-                                                               "stride": 1}),
+        (
+            rng.integers(0, 2, (2, 2, 6, 6)).astype(np.float64),
+            {"kernel_size": 3, "stride": 2, "padding": 1},
+        ),
+        (rng.integers(0, 3, (1, 2, 6, 5)).astype(np.float32), {"kernel_size": (2, 3), "stride": 1}),
     ]
     for x, kwargs in cases:
-        _compare(m, "MaxPool2d", F.max_pool2d, x, kwargs, f"ties, {kwargs}",
-                 "torch sends a window's gradient to one element, the first maximum in "
-                 "row-major order (what np.argmax returns), never to every tied element.")
+        _compare(
+            m,
+            "MaxPool2d",
+            F.max_pool2d,
+            x,
+            kwargs,
+            f"ties, {kwargs}",
+            "torch sends a window's gradient to one element, the first maximum in "
+            "row-major order (what np.argmax returns), never to every tied element.",
+        )
 
 
 @check("cnn_pooling", "oracle")
@@ -83,26 +98,39 @@ def avg_pool_matches_torch(m):
     """AvgPool2d forward and backward equal torch's avg_pool2d (padding counted in the mean)."""
     for index, (label, shape, kwargs) in enumerate(CASES):
         for dtype in (np.float64, np.float32):
-            _compare(m, "AvgPool2d", F.avg_pool2d, normal(10 + index, shape, dtype), kwargs,
-                     label, AVG_HINT)
+            _compare(
+                m,
+                "AvgPool2d",
+                F.avg_pool2d,
+                normal(10 + index, shape, dtype),
+                kwargs,
+                label,
+                AVG_HINT,
+            )
 
 
 @check("cnn_pooling", "gradient")
 def pooling_backward_agrees_with_finite_differences(m):
     """Both poolings' backward agree with central differences of their forward."""
     x = normal(5, (1, 2, 5, 6))  # distinct values: the max is differentiable
-    for name, kwargs, hint in (("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1},
-                                MAX_HINT),
-                               ("AvgPool2d", {"kernel_size": (2, 3), "stride": 1,
-                                              "padding": (1, 1)}, AVG_HINT)):
+    for name, kwargs, hint in (
+        ("MaxPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, MAX_HINT),
+        ("AvgPool2d", {"kernel_size": (2, 3), "stride": 1, "padding": (1, 1)}, AVG_HINT),
+    ):
         layer = getattr(m, name)(**kwargs)
 
         def vjp(inputs, v, layer=layer):
             layer.forward(inputs["x"])
             return {"x": layer.backward(v)}
 
-        check_gradients(lambda inputs, layer=layer: layer.forward(inputs["x"]), vjp, {"x": x},
-                        what=f"{name}.backward", mode="full", hint=hint)
+        check_gradients(
+            lambda inputs, layer=layer: layer.forward(inputs["x"]),
+            vjp,
+            {"x": x},
+            what=f"{name}.backward",
+            mode="full",
+            hint=hint,
+        )
 
 
 @check("cnn_pooling", "invariant")
@@ -123,12 +151,47 @@ def pooling_outputs(m):
     x = np.round(normal(60, (2, 2, 7, 6)), 0) - 1.0  # rounded: ties included
     outputs = {}
     for name in ("MaxPool2d", "AvgPool2d"):
-        for label, kwargs in (("overlap", {"kernel_size": 3, "stride": 2, "padding": 1}),
-                              ("default", {"kernel_size": 2})):
+        for label, kwargs in (
+            ("overlap", {"kernel_size": 3, "stride": 2, "padding": 1}),
+            ("default", {"kernel_size": 2}),
+        ):
             layer = getattr(m, name)(**kwargs)
             y = attempt(layer.forward, x)
             outputs[f"{name}_{label}_y"] = y
+            outputs[f"{name}_{label}_dx"] = MISSING
             if np.asarray(y).ndim == 4:
                 y = as_array(y, "y")
                 outputs[f"{name}_{label}_dx"] = attempt(layer.backward, normal(61, y.shape))
     return outputs
+
+
+def _contract_backward(name):
+    def build(m, dtype):
+        layer = getattr(m, name)(3, 2, 1)
+        layer.forward(normal(1, (2, 2, 6, 5), dtype))
+        return layer.backward, [normal(2, (2, 2, 3, 3), dtype)], {}
+
+    return build
+
+
+globals().update(
+    contract_checks(
+        __name__,
+        "cnn_pooling",
+        [
+            Numeric(f"{name}.{method}", build)
+            for name in ("MaxPool2d", "AvgPool2d")
+            for method, build in (
+                (
+                    "forward",
+                    lambda m, dtype, name=name: (
+                        getattr(m, name)(3, 2, 1).forward,
+                        [normal(1, (2, 2, 6, 5), dtype)],
+                        {},
+                    ),
+                ),
+                ("backward", _contract_backward(name)),
+            )
+        ],
+    )
+)

@@ -7,10 +7,17 @@ import numpy as np
 from torch import nn
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises, seeded
 from grader.checks.oracle import as_array
 from grader.session import StudentError, run_probe
 from grader.tests.phase7._common import MISSING, attempt, load_params, normal
-from grader.tests.phase7.blocks import compare_with_torch, conv, random_params, torch_basic_block
+from grader.tests.phase7.blocks import (
+    _params,
+    compare_with_torch,
+    conv,
+    random_params,
+    torch_basic_block,
+)
 
 RESNET_HINT = (
     "stem conv3×3 → BN → ReLU (→ MaxPool2d(2) with stem_pool), then the stages (the first "
@@ -27,8 +34,7 @@ class TorchResNet(nn.Module):
         blocks, channels = [], widths[0]
         for stage, (width, depth) in enumerate(zip(widths, depths, strict=True)):
             for index in range(depth):
-                blocks.append(torch_basic_block(channels, width,
-                                                2 if stage and not index else 1))
+                blocks.append(torch_basic_block(channels, width, 2 if stage and not index else 1))
                 channels = width
         self.blocks = nn.Sequential(*blocks)
         self.head = nn.Linear(channels, classes)
@@ -50,9 +56,15 @@ def resnet_matches_torch(m):
         reference = TorchResNet(c_in, classes, widths, depths, pool).double()
         arrays = random_params(reference, 40 + index)
         net = m.ResNet(c_in, classes, widths, depths, stem_pool=pool, rng=0)
-        compare_with_torch(m, net, reference, arrays, normal(index, (3, c_in, *size)),
-                           f"ResNet({c_in}, {classes}, {widths}, {depths}, stem_pool={pool})",
-                           hint=RESNET_HINT + " " + POOL_HINT)
+        compare_with_torch(
+            m,
+            net,
+            reference,
+            arrays,
+            normal(index, (3, c_in, *size)),
+            f"ResNet({c_in}, {classes}, {widths}, {depths}, stem_pool={pool})",
+            hint=RESNET_HINT + " " + POOL_HINT,
+        )
 
 
 @check("cnn_resnet", "invariant")
@@ -62,16 +74,35 @@ def resnet_float32_stays_float32(m):
     params = run_probe(m, "phase7.call_with_inputs", net, "params", [])[0]
     wrong = [i for i, p in enumerate(params) if np.asarray(p).dtype != np.float32]
     if wrong:
-        raise CheckFailed(f"params() {wrong} of ResNet(dtype='float32') are not float32.",
-                          "Your phase-0 Linear makes float64 arrays: convert the head's weight, "
-                          "bias and gradients with .astype(dtype).")
+        raise CheckFailed(
+            f"params() {wrong} of ResNet(dtype='float32') are not float32.",
+            "Your phase-0 Linear makes float64 arrays: convert the head's weight, "
+            "bias and gradients with .astype(dtype).",
+        )
     logits = as_array(net.forward(normal(1, (2, 1, 8, 8), np.float32)), "logits")
     if logits.dtype != np.float32 or logits.shape != (2, 3):
-        raise CheckFailed(f"logits should be float32 of shape (2, 3), got {logits.dtype} "
-                          f"{logits.shape}.")
+        raise CheckFailed(
+            f"logits should be float32 of shape (2, 3), got {logits.dtype} {logits.shape}."
+        )
     dx = as_array(net.backward(np.ones((2, 3), np.float32)), "dx")
     if dx.dtype != np.float32 or dx.shape != (2, 1, 8, 8):
         raise CheckFailed(f"dx should be float32 of shape (2, 1, 8, 8), got {dx.dtype} {dx.shape}.")
+
+
+@check("cnn_resnet", "invariant")
+def resnet_is_seeded_and_checks_its_stages(m):
+    """rng=seed reproduces the network; widths and depths of different lengths raise ValueError."""
+    seeded(
+        lambda seed: _params(m, m.ResNet(1, 3, (2, 4), (1, 1), rng=seed)),
+        "ResNet(1, 3, (2, 4), (1, 1)) params",
+        "Normalise rng once and pass the same Generator to every layer, in order.",
+    )
+    raises(
+        lambda: m.ResNet(1, 3, (2, 4, 8), (1, 1)),
+        "ValueError",
+        "ResNet with 3 widths and 2 depths",
+        "zip(widths, depths, strict=True) raises ValueError when their lengths differ.",
+    )
 
 
 def _bars(n, seed):
@@ -114,6 +145,7 @@ def resnet_outputs(m):
     outputs = {}
     for index, (c_in, classes, widths, depths, pool, size) in enumerate(CONFIGS):
         x = normal(60 + index, (2, c_in, *size))
+        outputs.update(dict.fromkeys((f"{index}_logits", f"{index}_dx"), MISSING))
         try:
             net = m.ResNet(c_in, classes, widths, depths, stem_pool=pool, rng=0)
             arrays = random_params(TorchResNet(c_in, classes, widths, depths, pool), 70)
@@ -122,9 +154,10 @@ def resnet_outputs(m):
             outputs[f"{index}_logits"] = logits
             outputs[f"{index}_dx"] = attempt(net.backward, normal(5, logits.shape))
         except (StudentError, CheckFailed):
-            outputs[f"{index}_logits"] = MISSING
-        small = attempt(m.ResNet, 1, 2, (2, 2), (1, 1), rng=0, dtype="float32")
-        if small is not MISSING:
-            logits = attempt(small.forward, normal(1, (1, 1, 6, 6), np.float32))
-            outputs["float32_kind"] = np.array([str(np.asarray(logits).dtype) == "float32"])
+            pass
+    small = attempt(m.ResNet, 1, 2, (2, 2), (1, 1), rng=0, dtype="float32")
+    logits = (
+        MISSING if small is MISSING else attempt(small.forward, normal(1, (1, 1, 6, 6), np.float32))
+    )
+    outputs["float32_logits"] = np.array([np.asarray(logits).dtype == np.float32])
     return outputs

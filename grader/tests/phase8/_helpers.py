@@ -1,5 +1,5 @@
 """Shared pieces of the phase-8 checks: closed forms for Gaussian data, a statistical test of
-sample moments, the energy distance, and handles to the trusted models of grader/probes/phase8.
+sample moments, and handles to the trusted models of grader/probes/phase8.
 
 For data x₀ ~ N(μ, Σ) everything a diffusion model does is linear and Gaussian, so the judge
 knows the answers exactly: x_t ~ N(√ᾱ_t μ, V_t) with V_t = ᾱ_t Σ + (1 − ᾱ_t) I, the best noise
@@ -149,16 +149,6 @@ def assert_moments(samples, mean: torch.Tensor, covariance: torch.Tensor, what: 
                     f"off; a correct sampler is this far with probability {FALSE_ALARM}).\n"
                     f"    got covariance:      {np.round(got_cov, 4).tolist()}\n"
                     f"    expected covariance: {np.round(C, 4).tolist()}", hint)
-
-
-def energy_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """The squared energy distance 2E‖X − Y‖ − E‖X − X'‖ − E‖Y − Y'‖ (V-statistic: ≥ 0)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-
-    def mean_distance(p, q):
-        return float(np.sqrt(((p[:, None, :] - q[None, :, :]) ** 2).sum(-1)).mean())
-
-    return 2 * mean_distance(a, b) - mean_distance(a, a) - mean_distance(b, b)
 
 
 def safely(compute) -> np.ndarray:

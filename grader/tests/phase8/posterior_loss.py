@@ -215,4 +215,11 @@ def loss_outputs(m):
     betas = betas_linear(T_LOSS)
     x0, noise = randn(18, 8, 2), randn(19, 8, 2)
     t = torch.tensor([0, 5, 10, 20, 30, 40, 45, 49])
-    return {"loss": safely(lambda: m.diffusion_loss(_model(m), x0, betas, t, noise))}
+
+    def smallest_t():
+        model = recorder(m)
+        m.diffusion_loss(model, randn(20, 2000, 2), betas, generator=generator(m, 0))
+        return recorded(m, model)[1][0].min()
+
+    return {"loss": safely(lambda: m.diffusion_loss(_model(m), x0, betas, t, noise)),
+            "smallest_t": safely(smallest_t)}

@@ -147,8 +147,19 @@ def sampling_outputs(m):
     betas = betas_linear(30)
     model = gaussian_model(m, betas)
     x, z = randn(25, 3, 2), randn(26, 3, 2)
-    return {f"step_{t}_{v}": safely(lambda t=t, v=v: m.p_sample(model, x, t, betas, v, noise=z))
-            for t in (0, 1, 15, 29) for v in ("posterior", "beta")}
+    outputs = {f"step_{t}_{v}": safely(lambda t=t, v=v: m.p_sample(model, x, t, betas, v,
+                                                                   noise=z))
+               for t in (0, 1, 15, 29) for v in ("posterior", "beta")}
+
+    def first_t():
+        traced = recorder(m, model)
+        m.ddpm_sample(traced, x, betas, generator=generator(m, 0))
+        return recorded(m, traced)[1][0][:1]
+
+    outputs["first_t"] = safely(first_t)
+    outputs["beta_run"] = safely(lambda: m.ddpm_sample(model, x, betas, "beta",
+                                                       generator=generator(m, 1)))
+    return outputs
 
 
 # ------------------------------------------------------------------ 8.6 DDIM
@@ -242,5 +253,7 @@ def ddim_outputs(m):
     return {"timesteps": safely(lambda: m.ddim_timesteps(40, 6)),
             "one_step": safely(lambda: m.ddim_sample(model, x_T, betas, steps=1)),
             "four_steps": safely(lambda: m.ddim_sample(model, x_T, betas, steps=4)),
-            "all_steps": safely(lambda: m.ddim_sample(model, x_T, betas, steps=40))}
+            "all_steps": safely(lambda: m.ddim_sample(model, x_T, betas, steps=40)),
+            "eta_half": safely(lambda: m.ddim_sample(model, x_T, betas, steps=4, eta=0.5,
+                                                     generator=generator(m, 0)))}
 

@@ -1,6 +1,6 @@
 """8.7 the denoiser (against torch's Linear and SiLU with its own weights) and 8.8 the training
 loop (a model family whose best fit on Gaussian data is known; a small end-to-end run whose
-samples are scored in the judge by their energy distance to held-out data)."""
+samples the judge scores by the mass they put on the data's two modes)."""
 
 from __future__ import annotations
 
@@ -156,7 +156,10 @@ def denoiser_gradients_match_torch(m):
 def denoiser_outputs(m):
     x, t = randn(34, 4, 3), torch.tensor([0, 5, 30, 49])
     model = run_probe(m, "phase8.build", m.Denoiser, SMALL, 4, F64)
-    return {"output": safely(lambda: np.round(as_array(model(x, t), "output"), 6))}
+    trained = safely(lambda: [float(name == "time_table") for name in
+                              run_probe(m, "phase8.state", model)])
+    return {"output": safely(lambda: np.round(as_array(model(x, t), "output"), 6)),
+            "table_is_trained": np.array([trained.max(initial=0.0)])}
 
 
 # ------------------------------------------------------------------ 8.8 training
@@ -299,4 +302,5 @@ def training_outputs(m):
         return np.concatenate([np.round(as_array(losses, "losses").astype(np.float64), 5),
                                np.round(as_array(fetch(model.weight), "W").ravel(), 5)])
 
-    return {"trajectory": safely(run)}
+    return {"trajectory": safely(run),
+            "repeatable": safely(lambda: float(np.array_equal(run(), run())))}
