@@ -239,9 +239,10 @@ class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention on your phase-2 scaled_dot_product_attention.
 
     c_attn = nn.Linear(C, 3C) computes q, k, v at once (rows 0…C−1 give q, then k, then v);
-    c_proj = nn.Linear(C, C) mixes the heads; attn_dropout on the weights, resid_dropout on the
-    output. Token t attends to tokens 0 … t. With a KVCache, x holds only the new tokens: their
-    keys and values are stored in the cache, and their queries attend to every cached token too.
+    c_proj = nn.Linear(C, C) mixes the heads; in training mode config.dropout drops attention
+    weights (dropout_p) and the output (resid_dropout). Token t attends to tokens 0 … t. With a
+    KVCache, x holds only the new tokens: their keys and values go to the cache's slot `layer`
+    (the block's index), and their queries attend to every cached token too.
     """
 
     def __init__(self, config: GPTConfig, layer: int = 0) -> None:

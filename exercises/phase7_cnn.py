@@ -262,7 +262,10 @@ class BatchNorm2d:
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, C, H, W) → γ·x̂ + β (N, C, H, W); in training also updates the running stats."""
+        """x (N, C, H, W) → γ·x̂ + β (N, C, H, W); in training also updates the running stats.
+
+        Training needs more than one value per channel (N·H·W ≥ 2): ValueError otherwise, as torch.
+        """
         # HINT: reduce over axes (0, 2, 3) with keepdims=True; M = N·H·W for the unbiased factor.
         raise NotImplementedError("cnn_batchnorm2d: BatchNorm2d.forward: x (N, C, H, W) → γ·x̂ + β (N, C, H, W); in training also updates the running stats.")
 
@@ -364,7 +367,10 @@ class Adam:
         self.v_max = [np.zeros_like(p) for p in self.params] if amsgrad else []
 
     def step(self, grads: list[np.ndarray]) -> None:
-        """One Adam update of every parameter in place, from grads in the order of params."""
+        """One Adam update of every parameter in place, from grads in the order of params.
+
+        ValueError when grads and params differ in length.
+        """
         # HINT: update p with `p -= …` (in place): the layers own these arrays.
         # HINT: the bias corrections 1 − βᵗ use the step count after incrementing it.
         raise NotImplementedError("cnn_adam: Adam.step: One Adam update of every parameter in place, from grads in the order of params.")
@@ -479,7 +485,10 @@ class ResNet:
         rng: Rng = None,
         dtype: DType = np.float64,
     ) -> None:
-        """Build `stem` (a Sequential), `blocks` (a list of BasicBlock) and `head` (a Linear)."""
+        """Build `stem` (a Sequential), `blocks` (a list of BasicBlock) and `head` (a Linear).
+
+        ValueError when widths and depths differ in length.
+        """
         raise NotImplementedError("cnn_resnet: ResNet.__init__: Build `stem` (a Sequential), `blocks` (a list of BasicBlock) and `head` (a Linear).")
 
     def forward(self, x: np.ndarray) -> np.ndarray:

@@ -54,6 +54,7 @@ def linear_beta_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: floa
     Nichol & Dhariwal's code), which keeps Σβ_t — and so ᾱ_T ≈ exp(−Σβ_t) — about the same.
     Raises ValueError when c·beta_end ≥ 1 (T too small: a step would erase the signal).
     """
+    # HINT: c = 1000/T; torch.linspace(c·beta_start, c·beta_end, T) in float64, then .to(dtype).
     raise NotImplementedError("ddpm_schedules: linear_beta_schedule: β_t evenly spaced from c·beta_start to c·beta_end over t = 1..T, with c = 1000/T (T,).")
 
 
@@ -75,6 +76,7 @@ def cosine_beta_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.99
 
 def alpha_bars(betas: Tensor) -> Tensor:
     """ᾱ_t = Π_{s ≤ t} (1 − β_s), the fraction of the signal's variance left after step t (T,)."""
+    # HINT: a running product: torch.cumprod.
     raise NotImplementedError("ddpm_forward: alpha_bars: ᾱ_t = Π_{s ≤ t} (1 − β_s), the fraction of the signal's variance left after step t (T,).")
 
 
@@ -86,6 +88,7 @@ def q_sample(x0: Tensor, t: Tensor, betas: Tensor, noise: Tensor | None = None,
 
     x0 (B, *), t int64 (B,); noise (B, *) is ε, drawn with `generator` when None.
     """
+    # HINT: _per_example(alpha_bars(betas), t, x0) gives ᾱ_t shaped (B, 1, …) in x0's dtype.
     raise NotImplementedError("ddpm_forward: q_sample: Jump straight to step t of the forward process (DDPM eq. 4):")
 
 
@@ -101,6 +104,7 @@ def posterior(x0: Tensor, x_t: Tensor, t: Tensor, betas: Tensor) -> tuple[Tensor
     with α_t = 1 − β_t and ᾱ_{t−1} = 1 at t = 0 (so μ̃ = x₀ and β̃ = 0 there).
     Returns mean (B, *) and variance (B, 1, …, 1), one number per example.
     """
+    # HINT: ᾱ_prev is ᾱ shifted right by one with a 1 in front (torch.cat), not rolled.
     raise NotImplementedError("ddpm_posterior: posterior: Mean and variance of q(x_{t−1} | x_t, x₀) = N(μ̃, β̃_t I) (DDPM eq. 6–7):")
 
 
@@ -117,6 +121,7 @@ def diffusion_loss(model: Model, x0: Tensor, betas: Tensor, t: Tensor | None = N
     averaged over every element. t (B,) and noise (B, *) are drawn with `generator` when None.
     Returns a scalar that carries the model's gradient.
     """
+    # HINT: draw t with torch.randint(0, T, (B,), generator=generator), build x_t with q_sample.
     raise NotImplementedError("ddpm_loss: diffusion_loss: The simplified DDPM objective (Ho et al. eq. 14): the mean squared error of the noise,")
 
 
@@ -134,6 +139,7 @@ def p_sample(model: Model, x_t: Tensor, t: int, betas: Tensor, variance: str = "
     (the last step returns the mean). t is one int for the whole batch; noise (B, *) is z,
     drawn with `generator` when None. Raises ValueError for another variance.
     """
+    # HINT: the model takes t as a tensor: torch.full((B,), t, dtype=torch.long).
     raise NotImplementedError("ddpm_sampling: p_sample: One reverse step x_t → x_{t−1} (DDPM Algorithm 2):")
 
 
@@ -167,6 +173,7 @@ def ddim_sample(model: Model, x_T: Tensor, betas: Tensor, steps: int = 50, eta: 
     η = 0 is deterministic (the same x_T always gives the same x₀); η = 1 with steps = T is
     ancestral sampling with σ² = β̃. Returns x₀ (B, *).
     """
+    # HINT: walk i = S−1 … 0; after τ₀ the next ᾱ is 1 (the data), so x̂₀ is returned there.
     raise NotImplementedError("ddim_sampling: ddim_sample: DDIM sampling (Song et al. eq. 12) over τ = ddim_timesteps(T, steps), from τ_{S−1} down to")
 
 
@@ -197,6 +204,7 @@ class Denoiser(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """x (B, D), t int64 (B,) → ε̂ (B, D)."""
+        # HINT: index the table with t itself: row t embeds step index t.
         raise NotImplementedError("ddpm_denoiser: Denoiser.forward: x (B, D), t int64 (B,) → ε̂ (B, D).")
 
 
@@ -213,4 +221,5 @@ def train_denoiser(model: nn.Module, data: Tensor, betas: Tensor, steps: int = 2
     Each step draws a batch of batch_size rows of data uniformly with replacement, then t and ε
     inside diffusion_loss, all with `generator`. Returns the loss of every step (steps,).
     """
+    # HINT: zero_grad, backward, optimizer.step(), then schedule.step() — every step.
     raise NotImplementedError("ddpm_training: train_denoiser: Fit `model` to `data` (N, D) by minimising diffusion_loss, with your phase-3 AdamW and a")

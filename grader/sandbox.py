@@ -117,7 +117,7 @@ def _bwrap_prefix(workdir: Path) -> list[str]:
         if top.is_symlink():
             args += ["--symlink", os.readlink(top), str(top)]
     args += ["--bind", str(workdir), str(workdir), "--proc", "/proc", "--dev", "/dev"]
-    return [*args, "--chdir", str(workdir)]
+    return [*args, "--remount-ro", "/", "--chdir", str(workdir)]
 
 
 def protect(project: Path) -> None:

@@ -91,10 +91,10 @@ class CharTokenizer:
             return [self.index.get(c, unk_id) for c in text]
         try:
             return [self.index[c] for c in text]
-        except KeyError as missing:
+        except KeyError:
             position = next(i for i, c in enumerate(text) if c not in self.index)
             raise ValueError(
-                f"character {missing.args[0]!r} at index {position} is not in the vocabulary"
+                f"character {text[position]!r} at index {position} is not in the vocabulary"
             ) from None
         # END SOLUTION
 
@@ -112,16 +112,15 @@ class CharTokenizer:
     def save(self, path: str | Path) -> None:
         """Write the vocabulary and unk to `path` as JSON; load(path) restores them."""
         # BEGIN SOLUTION
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"chars": self.chars, "unk": self.unk}, f)
+        # HINT: json.dumps escapes every non-ASCII character, so the file is plain ASCII.
+        Path(path).write_text(json.dumps({"chars": self.chars, "unk": self.unk}))
         # END SOLUTION
 
     @classmethod
     def load(cls, path: str | Path) -> CharTokenizer:
         """The tokenizer that save(path) wrote."""
         # BEGIN SOLUTION
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
+        state = json.loads(Path(path).read_text())
         return cls(state["chars"], state["unk"])
         # END SOLUTION
 
@@ -202,13 +201,10 @@ def train_bpe(
         for pair in pairwise(ids):
             counts[pair] += weights[w]
             holders[pair].add(w)
-    heap: list[tuple[int, tuple[int, int]]] = []  # (−count, pair): the top is merged next
-    changed = set(counts)  # pairs whose current count the heap has not seen yet
+    heap = [(-count, pair) for pair, count in counts.items()]  # the top is merged next
+    heapq.heapify(heap)
     merges: list[tuple[int, int]] = []
     while len(merges) < vocab_size - 256 - len(special_tokens):
-        for p in changed:
-            if counts[p] > 0:
-                heapq.heappush(heap, (-counts[p], p))
         while heap and counts[heap[0][1]] != -heap[0][0]:
             heapq.heappop(heap)  # stale: the pair's count has changed since it was pushed
         if not heap:
@@ -227,6 +223,9 @@ def train_bpe(
                 holders[p].add(w)
                 changed.add(p)
             words[w] = new
+        for p in changed:  # a fresh entry for every count that changed
+            if counts[p] > 0:
+                heapq.heappush(heap, (-counts[p], p))
     return merges
     # END SOLUTION
 
@@ -257,9 +256,9 @@ class BPETokenizer:
         if len(set(self.special_tokens)) != len(self.special_tokens) or "" in special_tokens:
             raise ValueError("special tokens must be distinct and non-empty")
         self.vocab = [bytes([b]) for b in range(256)]  # id → the bytes it stands for
-        for a, b in self.merges:
-            if not (0 <= a < len(self.vocab) and 0 <= b < len(self.vocab)):
-                raise ValueError(f"merge {len(self.vocab) - 256} names an undefined id: {(a, b)}")
+        for k, (a, b) in enumerate(self.merges):
+            if not (0 <= a < 256 + k and 0 <= b < 256 + k):
+                raise ValueError(f"merge {k}, {(a, b)}, names an id not defined before it")
             self.vocab.append(self.vocab[a] + self.vocab[b])
         self.special_ids = {s: len(self.vocab) + i for i, s in enumerate(self.special_tokens)}
         self.vocab += [s.encode("utf-8") for s in self.special_tokens]
@@ -346,16 +345,16 @@ class BPETokenizer:
     def save(self, path: str | Path) -> None:
         """Write the merges and special tokens to `path` as JSON; load(path) restores them."""
         # BEGIN SOLUTION
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump({"merges": self.merges, "special_tokens": self.special_tokens}, f)
+        Path(path).write_text(
+            json.dumps({"merges": self.merges, "special_tokens": self.special_tokens})
+        )
         # END SOLUTION
 
     @classmethod
     def load(cls, path: str | Path) -> BPETokenizer:
         """The tokenizer that save(path) wrote."""
         # BEGIN SOLUTION
-        with open(path, encoding="utf-8") as f:
-            state = json.load(f)
+        state = json.loads(Path(path).read_text())
         return cls([tuple(pair) for pair in state["merges"]], state["special_tokens"])
         # END SOLUTION
 
@@ -380,9 +379,10 @@ class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention on your phase-2 scaled_dot_product_attention.
 
     c_attn = nn.Linear(C, 3C) computes q, k, v at once (rows 0…C−1 give q, then k, then v);
-    c_proj = nn.Linear(C, C) mixes the heads; attn_dropout on the weights, resid_dropout on the
-    output. Token t attends to tokens 0 … t. With a KVCache, x holds only the new tokens: their
-    keys and values are stored in the cache, and their queries attend to every cached token too.
+    c_proj = nn.Linear(C, C) mixes the heads; in training mode config.dropout drops attention
+    weights (dropout_p) and the output (resid_dropout). Token t attends to tokens 0 … t. With a
+    KVCache, x holds only the new tokens: their keys and values go to the cache's slot `layer`
+    (the block's index), and their queries attend to every cached token too.
     """
 
     def __init__(self, config: GPTConfig, layer: int = 0) -> None:

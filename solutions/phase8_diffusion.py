@@ -52,6 +52,7 @@ def linear_beta_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: floa
     Raises ValueError when c·beta_end ≥ 1 (T too small: a step would erase the signal).
     """
     # BEGIN SOLUTION
+    # HINT: c = 1000/T; torch.linspace(c·beta_start, c·beta_end, T) in float64, then .to(dtype).
     scale = REFERENCE_T / T
     if scale * beta_end >= 1:
         raise ValueError(f"T = {T} is too small for the linear schedule: β_T = "
@@ -86,6 +87,7 @@ def cosine_beta_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.99
 def alpha_bars(betas: Tensor) -> Tensor:
     """ᾱ_t = Π_{s ≤ t} (1 − β_s), the fraction of the signal's variance left after step t (T,)."""
     # BEGIN SOLUTION
+    # HINT: a running product: torch.cumprod.
     return torch.cumprod(1 - betas, dim=0)  # (T,)
     # END SOLUTION
 
@@ -99,6 +101,7 @@ def q_sample(x0: Tensor, t: Tensor, betas: Tensor, noise: Tensor | None = None,
     x0 (B, *), t int64 (B,); noise (B, *) is ε, drawn with `generator` when None.
     """
     # BEGIN SOLUTION
+    # HINT: _per_example(alpha_bars(betas), t, x0) gives ᾱ_t shaped (B, 1, …) in x0's dtype.
     if noise is None:
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
     alpha_bar = _per_example(alpha_bars(betas), t, x0)  # (B, 1)
@@ -119,6 +122,7 @@ def posterior(x0: Tensor, x_t: Tensor, t: Tensor, betas: Tensor) -> tuple[Tensor
     Returns mean (B, *) and variance (B, 1, …, 1), one number per example.
     """
     # BEGIN SOLUTION
+    # HINT: ᾱ_prev is ᾱ shifted right by one with a 1 in front (torch.cat), not rolled.
     alpha_bar = alpha_bars(betas)  # (T,)
     alpha_bar_prev = torch.cat([alpha_bar.new_ones(1), alpha_bar[:-1]])  # (T,)
     beta, a, a_prev = (_per_example(v, t, x_t) for v in (betas, alpha_bar, alpha_bar_prev))
@@ -142,6 +146,7 @@ def diffusion_loss(model: Model, x0: Tensor, betas: Tensor, t: Tensor | None = N
     Returns a scalar that carries the model's gradient.
     """
     # BEGIN SOLUTION
+    # HINT: draw t with torch.randint(0, T, (B,), generator=generator), build x_t with q_sample.
     if t is None:
         t = torch.randint(0, len(betas), (x0.shape[0],), generator=generator)
     if noise is None:
@@ -166,6 +171,7 @@ def p_sample(model: Model, x_t: Tensor, t: int, betas: Tensor, variance: str = "
     drawn with `generator` when None. Raises ValueError for another variance.
     """
     # BEGIN SOLUTION
+    # HINT: the model takes t as a tensor: torch.full((B,), t, dtype=torch.long).
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
     beta = betas[t].to(x_t.dtype)
@@ -223,6 +229,7 @@ def ddim_sample(model: Model, x_T: Tensor, betas: Tensor, steps: int = 50, eta: 
     ancestral sampling with σ² = β̃. Returns x₀ (B, *).
     """
     # BEGIN SOLUTION
+    # HINT: walk i = S−1 … 0; after τ₀ the next ᾱ is 1 (the data), so x̂₀ is returned there.
     alpha_bar = alpha_bars(betas).to(x_T.dtype)  # (T,)
     taus = ddim_timesteps(len(betas), steps).tolist()
     x = x_T
@@ -269,6 +276,7 @@ class Denoiser(nn.Module):
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         """x (B, D), t int64 (B,) → ε̂ (B, D)."""
         # BEGIN SOLUTION
+        # HINT: index the table with t itself: row t embeds step index t.
         h = self.input(x) + self.time_mlp(self.time_table[t])  # (B, H)
         for layer in self.hidden:
             h = layer(F.silu(h))  # (B, H)
@@ -290,6 +298,7 @@ def train_denoiser(model: nn.Module, data: Tensor, betas: Tensor, steps: int = 2
     inside diffusion_loss, all with `generator`. Returns the loss of every step (steps,).
     """
     # BEGIN SOLUTION
+    # HINT: zero_grad, backward, optimizer.step(), then schedule.step() — every step.
     optimizer = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = WarmupCosine(optimizer, warmup_steps, steps)
     model.train()

@@ -153,28 +153,59 @@ def project_clone(tmp_path_factory) -> Path:
     return clone
 
 
-@pytest.mark.skipif(not SANDBOXED, reason="no sandbox on this system")
-@pytest.mark.parametrize("name", sorted(ESCAPES))
-def test_escapes_change_nothing_in_the_project_or_the_venv(name, project_clone, tmp_path):
-    """Graded by the clone's own grader (its working directory, as `make grade` runs it)."""
-    target = tmp_path / "phase0_foundations.py"
-    shutil.copyfile(HOSTILE / f"{name}.py", target)
+GRADE_EACH = """
+import json, sys
+from pathlib import Path
+from grader import registry
+from grader.report import gradescope
+from grader.runner import grade
+from grader.session import Budget
+for target in sys.argv[1:]:
+    limits = Budget().limits(require_sandbox=True)
+    result = grade(registry.phase(0), Path(target), exercises=["activations"], limits=limits)
+    print(json.dumps({"target": target, **gradescope(result)}))
+"""
+
+
+@pytest.fixture(scope="module")
+def escapes_graded(project_clone, tmp_path_factory) -> dict:
+    """Every escape graded by the clone's own grader, from the clone (as `make grade` runs),
+    in one judge process; with the venv's state before and after."""
+    folder = tmp_path_factory.mktemp("escapes")
+    targets = []
+    for name in sorted(ESCAPES):
+        (folder / name).mkdir()
+        targets.append(folder / name / "phase0_foundations.py")
+        shutil.copyfile(HOSTILE / f"{name}.py", targets[-1])
     before = _venv_state()
-    out = tmp_path / "results.json"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run(
-        [sys.executable, "-m", "grader", "grade", "--phase", "0", "--file", str(target)]
-        + ["--exercise", "activations", "--json", str(out), "--require-sandbox", "--quiet"],
+        [sys.executable, "-c", GRADE_EACH, *map(str, targets)],
         cwd=project_clone,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         env=env,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    results = json.loads(out.read_text())
+    results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    return {
+        "results": {Path(r["target"]).parent.name: r for r in results},
+        "venv": (before, _venv_state()),
+        "status": _git(project_clone, "status", "--porcelain"),
+    }
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="no sandbox on this system")
+@pytest.mark.parametrize("name", sorted(ESCAPES))
+def test_escapes_score_zero_in_the_sandbox(name, escapes_graded):
+    results = escapes_graded["results"][name]
     assert results["score"] == 0
     assert results["extra_data"]["isolation"] == sandbox.choose().label
-    assert _git(project_clone, "status", "--porcelain", "--ignored=no") == ""
-    after = _venv_state()
-    assert after == before, "the submission changed the virtual environment"
+
+
+@pytest.mark.skipif(not SANDBOXED, reason="no sandbox on this system")
+def test_escapes_change_nothing_in_the_project_or_the_venv(escapes_graded):
+    assert escapes_graded["status"] == "", "a submission changed the project's files"
+    before, after = escapes_graded["venv"]
+    assert after == before, "a submission changed the virtual environment"

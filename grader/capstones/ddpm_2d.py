@@ -89,7 +89,7 @@ def _plot_losses(losses: dict[str, np.ndarray], path: Path) -> Path:
     fig = Figure(figsize=(7, 4), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    window = 100
+    window = max(1, min(100, min(map(len, losses.values())) // 10))
     for name, values in losses.items():
         smooth = np.convolve(values, np.ones(window) / window, mode="valid")
         ax.plot(np.arange(window - 1, len(values)), smooth, label=name)

@@ -6,9 +6,9 @@ An exercise's key covers
   the same phase (transitively), the module code no exercise owns (imports, helpers), and the
   whole solution file of every earlier phase it requires,
 - its registry entry and the phase's forbidden APIs,
-- the checking code: the files that define its checks, every helper module under grader/tests
-  (files named `_*.py` and the packages' `__init__.py`), the checks library grader/checks and
-  the probes grader/probes.
+- the checking code: the files that define its checks, the helper modules (`_*.py`, the
+  package's `__init__.py`) and probes of its phase and of every phase they name, and the checks
+  library grader/checks.
 Not covered: fixtures (mutation analysis never names mistakes, so they cannot change a verdict)
 and the machinery every exercise shares (runner, session, worker): after changing how checks
 run, refresh everything with `make mutate FRESH=1`.
@@ -19,6 +19,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import re
+import sys
 from pathlib import Path
 
 from grader.checks import CheckSpec
@@ -26,18 +28,33 @@ from grader.registry import ROOT, Exercise, Phase, exercise_by_id
 from grader.registry import phase as phase_by_number
 
 GENERATOR_VERSION = "1"
+PHASE_REFERENCE = re.compile(r"grader\.tests\.phase(\d+)|[\"']phase(\d+)\.\w+[\"']")
 GRADER = ROOT / "grader"
 
 
-def _checking_files(specs: list[CheckSpec]) -> list[Path]:
+def _checking_files(phase: Phase, specs: list[CheckSpec]) -> list[Path]:
+    """The files an exercise's checks run: their own modules, the helpers and probes of this
+    phase and of every phase they name (`grader.tests.phaseK…`, `"phaseK.probe"`), and the
+    checks library."""
     own = {Path(inspect.getsourcefile(spec.function)).resolve() for spec in specs}
-    helpers = {
-        path
-        for path in (GRADER / "tests").rglob("*.py")
-        if path.name.startswith("_") and path.name != "__main__.py"
-    }
-    library = set((GRADER / "checks").rglob("*.py")) | set((GRADER / "probes").rglob("*.py"))
-    return sorted(p.resolve() for p in own | helpers | library)
+    # a generated check (contract_checks) lives in the library but is declared in a test module
+    own |= {Path(sys.modules[spec.function.__module__].__file__).resolve() for spec in specs}
+    numbers, todo = {phase.number}, [*own, *_helpers(phase.number)]
+    while todo:
+        for found in PHASE_REFERENCE.findall(todo.pop().read_text()):
+            number = int(found[0] or found[1])
+            if number not in numbers:
+                numbers.add(number)
+                todo += _helpers(number)
+    files = own | set((GRADER / "checks").rglob("*.py")) | {GRADER / "probes" / "__init__.py"}
+    for number in numbers:
+        files |= set(_helpers(number)) | {GRADER / "probes" / f"phase{number}.py"}
+    return sorted(p.resolve() for p in files if p.exists())
+
+
+def _helpers(number: int) -> list[Path]:
+    folder = GRADER / "tests" / f"phase{number}"
+    return sorted(p for p in folder.glob("_*.py")) if folder.is_dir() else []
 
 
 def _requirements(phase: Phase, exercise: Exercise) -> tuple[set[str], set[int]]:
@@ -86,6 +103,6 @@ def exercise_key(phase: Phase, exercise: Exercise, source: str, specs: list[Chec
     add("registry", repr(exercise) + repr(phase.forbidden))
     for spec in specs:
         add("check", f"{spec.name} {spec.category} {spec.weight} {spec.full_only} {spec.seconds}")
-    for path in _checking_files(specs):
+    for path in _checking_files(phase, specs):
         add(str(path.relative_to(ROOT)), path.read_bytes())
     return digest.hexdigest()[:16]

@@ -160,6 +160,24 @@ def base_rejects_duplicates(module) -> bool:
     return False
 
 
+def base_rejects_empty(module) -> bool:
+    """Whether an empty parameter list raises ValueError."""
+    try:
+        _probe_optimizer(module)([])
+    except ValueError:
+        return True
+    return False
+
+
+def base_zero_grad_without_grads(module) -> bool:
+    """zero_grad(set_to_none=False) on parameters that never had a gradient: they keep None."""
+    a, b = _leaves([1.0], [2.0])
+    optimizer = _probe_optimizer(module)([a, b])
+    (a * 2).sum().backward()
+    optimizer.zero_grad(set_to_none=False)
+    return b.grad is None and a.grad is not None
+
+
 def base_zero_grad(module):
     """(zero_grad() leaves None, zero_grad(False) keeps the same tensor, that tensor is 0)."""
     (a,) = _leaves([1.0, -2.0, 3.0])
@@ -264,6 +282,14 @@ def clip(module, name: str, grads: list, args: tuple, kwargs: dict, form: str = 
     if isinstance(out, torch.Tensor):
         out = out.detach()
     return out, after
+
+
+def clip_float32(module, grad: list):
+    """clip_grad_norm_ of one float32 parameter whose gradient is `grad`; returns the norm."""
+    p = torch.zeros(len(grad), dtype=torch.float32, requires_grad=True)
+    p.grad = torch.tensor(grad, dtype=torch.float32)
+    out = module.clip_grad_norm_([p], 1.0)
+    return out.detach() if isinstance(out, torch.Tensor) else out
 
 
 # ---------------------------------------------------------------- losses

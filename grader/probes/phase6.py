@@ -1,6 +1,6 @@
-"""Trusted code run in the worker next to the student's phase-6 GPT, sampler, KV cache and
-Trainer. Returns tensors, numbers, strings, lists and dicts only; every verdict is reached in
-the judge.
+"""Trusted code run in the worker next to the student's phase-6 tokenizers, GPT, sampler, KV
+cache and Trainer. Returns tensors, numbers, strings, lists and dicts only; every verdict is
+reached in the judge.
 
 The Trainer is graded on a tiny trusted language model (TinyLM) so that its checks do not depend
 on the student's GPT. The judge imports this module too and runs `reference_run`, the same
@@ -10,6 +10,7 @@ training written with torch built-ins on one large batch, to get the expected pa
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import io
 import json
@@ -423,6 +424,40 @@ def rng_round_trip(module) -> dict:
     return {"first": first, "second": second, "third": third}
 
 
+def char_gpt_short(module, train_text: str, val_text: str, steps: int, seed: int = 0) -> dict:
+    """A short char-GPT run on the student's CharTokenizer, GPT, EpochLoader and Trainer with
+    their phase-3 AdamW and WarmupCosine (the capstone, small): returns the final validation
+    loss over every non-overlapping window of val_text, the history and a sample."""
+    course = _course_phase3(module)
+    torch.manual_seed(seed)
+    block = 32
+    tokenizer = module.CharTokenizer.fit(train_text + val_text)
+    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+
+    def windows(ids, starts):
+        rows = ids[starts[:, None] + torch.arange(block + 1)]  # (N, block + 1)
+        return rows[:, :-1], rows[:, 1:]
+
+    starts = torch.arange(len(train_ids) - block - 1)
+    model = module.GPT(module.GPTConfig(vocab_size=tokenizer.vocab_size, block_size=block,
+                                        n_layer=2, n_head=4, n_embd=64))
+    optimizer = course.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    scheduler = course.WarmupCosine(optimizer, warmup_steps=20, total_steps=steps, eta_min=3e-4)
+    loader = module.EpochLoader(windows(train_ids, starts), 16, seed=seed)
+    val = windows(val_ids, torch.arange(0, len(val_ids) - block - 1, block))
+    trainer = module.Trainer(model, optimizer, loader, scheduler=scheduler,
+                             val_batches=[(x, y) for x, y in zip(val[0].split(64),
+                                                                 val[1].split(64), strict=True)],
+                             config=module.TrainerConfig(progress=False, log_every=20))
+    trainer.fit(steps)
+    prompt = torch.tensor([tokenizer.encode(val_text[:1])], dtype=torch.long)
+    sample = model.generate(prompt, 100, temperature=0.8, top_k=10,
+                            generator=torch.Generator().manual_seed(seed))
+    return {"val_loss": float(trainer.evaluate()), "history": _history(trainer),
+            "sample": tokenizer.decode(sample[0].tolist())}
+
+
 # ---------------------------------------------------------------- 6.1 tokenizers
 
 
@@ -443,3 +478,15 @@ def stream_ids(tokenizer, chunks: list[str]) -> dict:
             pulled_before_first_id = pulled
         ids.append(i)
     return {"ids": ids, "pulled_before_first_id": pulled_before_first_id}
+
+
+def call_watching_lists(function, *args) -> dict:
+    """function(*args), and which list arguments it changed in place (the array watch in the
+    worker sees arrays and tensors only; token ids travel as lists)."""
+    before = [copy.deepcopy(a) if isinstance(a, list) else None for a in args]
+    result = function(*args)
+    changed = [k for k, (a, b) in enumerate(zip(args, before, strict=True))
+               if b is not None and a != b]
+    aliased = [k for k, a in enumerate(args) if isinstance(a, list) and a is result]
+    return {"result": result, "changed": changed, "aliased": aliased}
+

@@ -59,6 +59,10 @@ CONFIGS = {
          {"lr": 2e-4, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
          {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
          NESTEROV_HINT + " " + DECAY_HINT),
+        ("Nesterov 0.9", {"lr": 2e-4, "momentum": 0.9, "nesterov": True},
+         {"lr": 0.02, "momentum": 0.9, "nesterov": True}, NESTEROV_HINT),
+        ("momentum 1, weight_decay 1", {"lr": 1e-6, "momentum": 1.0, "weight_decay": 1.0},
+         {"lr": 1e-3, "momentum": 1.0, "weight_decay": 1.0}, MOMENTUM_HINT + " " + DECAY_HINT),
     ]},
     "adagrad_rmsprop": {
         "Adagrad": [
@@ -67,6 +71,8 @@ CONFIGS = {
              {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.1},
              {"lr": 0.05, "lr_decay": 0.01, "weight_decay": 0.1, "initial_accumulator_value": 0.1},
              ADAGRAD_HINT + " s starts at initial_accumulator_value. " + DECAY_HINT),
+            ("weight_decay 1", {"lr": 0.05, "weight_decay": 1.0}, {"lr": 0.05, "weight_decay": 1.0},
+             DECAY_HINT),
         ],
         "RMSprop": [
             ("lr 1e-3", {"lr": 1e-3}, {"lr": 1e-3}, RMSPROP_HINT),
@@ -78,6 +84,8 @@ CONFIGS = {
              {"lr": 1e-3, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
              {"lr": 1e-3, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
              CENTERED_HINT + " " + DECAY_HINT),
+            ("weight_decay 1", {"lr": 1e-3, "weight_decay": 1.0}, {"lr": 1e-3, "weight_decay": 1.0},
+             DECAY_HINT),
         ],
     },
     "adam": {
@@ -88,11 +96,16 @@ CONFIGS = {
              {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.8, 0.99)},
              {"lr": 1e-2, "weight_decay": 0.1, "betas": (0.8, 0.99)},
              "Adam's weight_decay is L2: g ← ∇ + λ·p before the moments (AdamW differs)."),
+            ("weight_decay 1 (L2)", {"lr": 1e-2, "weight_decay": 1.0},
+             {"lr": 1e-2, "weight_decay": 1.0}, "Adam's weight_decay is L2: g ← ∇ + λ·p."),
         ],
         "AdamW": [
             ("defaults but lr 1e-2 (weight_decay 1e-2)", {"lr": 1e-2}, {"lr": 1e-2}, ADAMW_HINT),
             ("amsgrad, weight_decay 0.1", {"lr": 1e-2, "amsgrad": True, "weight_decay": 0.1},
              {"lr": 1e-2, "amsgrad": True, "weight_decay": 0.1}, ADAMW_HINT + " " + AMSGRAD_HINT),
+            ("betas (0.8, 0.99), eps 1e-6", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6},
+             {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6},
+             ADAMW_HINT + " Pass betas and eps on to Adam."),
         ],
     },
 }

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from itertools import pairwise
+from itertools import count, pairwise
 
 import numpy as np
 from hypothesis import strategies as st
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.properties import property_holds
 from grader.session import StudentError, fetch, operator_call, run_probe
 
@@ -36,6 +37,7 @@ SPECIAL = (
     "text text" + EOT * 5 + "<|sep|>" * 3
 )
 TEXTS = st.text(st.characters(codec="utf-8"), max_size=30)
+FILE_NUMBERS = count()  # a new file name for every save: the worker's directory outlives a check
 
 ROUND_TRIP_HINT = ("Every character must come back: encode each one, decode by looking the ids up "
                    "again, and keep the characters in order.")
@@ -159,18 +161,26 @@ def _first_difference(got: list, expected: list) -> str:
             f"ids); first difference at index {k}")
 
 
-def raises_value_error(call, what: str, hint: str | None = None) -> None:
-    """call() must raise ValueError in the worker (not-implemented and forbidden pass through)."""
-    try:
-        call()
-    except StudentError as error:
-        if error.not_implemented or error.forbidden:
-            raise
-        if error.type == "ValueError":
-            return
-        raise CheckFailed(f"{what} raised {error.type}: {error.message}, expected ValueError.",
-                          hint) from None
-    raise CheckFailed(f"{what} raised nothing, expected ValueError.", hint)
+def raises_value_error(call, what: str, hint: str = "") -> None:
+    """The documented error: call() must raise ValueError in the worker."""
+    raises(call, "ValueError", what, hint or None)
+
+
+def leaves_lists_alone(m, function, args: list, what: str):
+    """function(*args), which must neither change a list argument in place nor return it."""
+    out = run_probe(m, "phase6.call_watching_lists", function, *args)
+    if out["changed"] or out["aliased"]:
+        k = (out["changed"] or out["aliased"])[0]
+        did = "changed" if out["changed"] else "returned"
+        raise CheckFailed(f"{what} {did} its argument {k + 1}, the list {str(args[k])[:60]}, "
+                          "instead of building a new list.",
+                          "Inputs are not changed in place: build the result in a new list.")
+    return out["result"]
+
+
+def fresh_path(stem: str) -> str:
+    """A file name in the worker's directory that no earlier save used."""
+    return f"{stem}-{next(FILE_NUMBERS)}.json"
 
 
 def _safely(compute) -> np.ndarray:
@@ -220,9 +230,19 @@ def char_unknown_characters_follow_the_policy(m):
     """Without unk, encode raises ValueError for a character not in the vocabulary; with unk,
     every unknown character becomes unk's id; decode raises ValueError for an out-of-range id."""
     tok = m.CharTokenizer.fit("abc")
+    unknown_hint = ("With unk=None an unknown character is an error: raise ValueError naming it "
+                    "and its index in the text (a KeyError is not the documented error).")
     raises_value_error(lambda: tok.encode("abz"), "encode('abz') with vocabulary 'abc'",
-                       "With unk=None an unknown character is an error: raise ValueError naming "
-                       "it (a KeyError is not the documented error).")
+                       unknown_hint)
+    try:
+        tok.encode("cab🎉acz")
+    except StudentError as error:
+        if error.not_implemented or error.forbidden:
+            raise
+        if "🎉" not in error.message or "3" not in error.message:
+            raise CheckFailed(f"encode('cab🎉acz') raised {error.type}: {error.message!r}; the "
+                              "message should name the first unknown character, '🎉', and its "
+                              "index, 3.", unknown_hint) from None
     tok = m.CharTokenizer.fit("cab", unk="?")
     vocab = sorted("abc?")
     if fetch(tok.vocab_size) != 4:
@@ -265,7 +285,7 @@ def char_save_then_load_gives_the_same_tokenizer(m):
     """save(path) then CharTokenizer.load(path) gives the same vocabulary, ids and unk policy."""
     for unk in (None, "~"):
         tok = m.CharTokenizer.fit(UNICODE + "\"\\'", unk=unk)
-        path = f"char-tokenizer-{unk is None}.json"
+        path = fresh_path("char-tokenizer")
         tok.save(path)
         loaded = m.CharTokenizer.load(path)
         text = UNICODE[::-1] + "\"\\'"
@@ -284,8 +304,9 @@ def char_outputs(m):
         return m.CharTokenizer.fit("hello, world", unk=unk)
 
     def reloaded():
-        tok().save("char-fingerprint.json")
-        return m.CharTokenizer.load("char-fingerprint.json")
+        path = fresh_path("char-fingerprint")
+        tok().save(path)
+        return m.CharTokenizer.load(path)
 
     return {
         "ids": _safely(lambda: _ids(tok(None).encode("low, row"), "")),
@@ -346,6 +367,8 @@ def merge_pair_replaces_left_to_right_without_overlap(m):
                       ([1, 2, 1, 2, 1], (2, 1)), ([1, 2], (2, 1)), ([], (1, 1)), ([5], (5, 5)),
                       ([1, 2, 3, 1, 2], (1, 2))):
         body(ids, pair)
+        leaves_lists_alone(m, m.merge_pair, [ids, pair, 300], f"merge_pair({ids}, {pair}, 300)")
+    leaves_lists_alone(m, m.merge_pair, [[7, 8], (1, 2), 300], "merge_pair([7, 8], (1, 2), 300)")
     small = st.integers(0, 3)
     property_holds(body, st.lists(small, max_size=12), st.tuples(small, small), examples=30)
 
@@ -389,6 +412,8 @@ def special_tokens_are_never_counted_or_merged(m):
     """With special tokens, training counts only the text between them: the merges are the
     most frequent pairs of that text, and vocab_size includes the special tokens."""
     verify_training(m, SPECIAL, 256 + 12 + 2, [EOT, "<|sep|>"], "text full of special tokens")
+    leaves_lists_alone(m, m.train_bpe, [SPECIAL, 270, ["<|sep|>", EOT]],
+                       "train_bpe(text, 270, special_tokens)")
     merges = _merges(m.train_bpe(EOT * 20 + "ab", 300, [EOT]), "train_bpe")
     if merges != [(97, 98)]:
         raise CheckFailed(f"train_bpe on {EOT!r} × 20 + 'ab' with special token {EOT!r} returned "
@@ -533,6 +558,8 @@ def decode_never_raises_and_replaces_invalid_utf8(m):
     for ids in (split, split[:2], [0xFF, 0xFE, 65], [0x80], [0xE4, 66], [len(vocab) - 1, 0xC3]):
         body(ids)
     property_holds(body, st.lists(st.integers(0, len(vocab) - 1), max_size=12), examples=20)
+    leaves_lists_alone(m, tok.decode, [split + [65]], "decode")
+    leaves_lists_alone(m, m.BPETokenizer, [merges, specials], "BPETokenizer(merges, specials)")
     for bad in ([len(vocab)], [-1]):
         raises_value_error(lambda bad=bad: tok.decode(bad), f"decode({bad}) with vocab_size "
                            f"{len(vocab)}", "Check 0 <= id < vocab_size first.")
@@ -560,6 +587,8 @@ def encode_iterable_equals_encode_and_streams(m):
 
     body(ENGLISH + SPECIAL, list(range(0, 400, 7)))
     body(SPECIAL, [3, 20, 21, 50, 51, 52])
+    for cut in range(1, len("a <|endoftext|> b")):  # a chunk ending at every place in a token
+        body("a <|endoftext|> b", [cut])
     body("the cat\n\n  sat", list(range(1, 14)), [])
     body(ENGLISH, list(range(0, 300, 3)), [])
     property_holds(body, st.text("ab 1!\n<|endoftext>sep", max_size=40),
@@ -587,8 +616,9 @@ def save_then_load_gives_the_same_encodings(m):
     merges = random_merges(ENGLISH + UNICODE, 50, 9)
     specials = [EOT, "<|π|>"]
     tok = _tokenizer(m, merges, specials)
-    tok.save("bpe-tokenizer.json")
-    loaded = m.BPETokenizer.load("bpe-tokenizer.json")
+    path = fresh_path("bpe-tokenizer")
+    tok.save(path)
+    loaded = m.BPETokenizer.load(path)
     text = SPECIAL + UNICODE + "<|π|>" + ENGLISH
     if fetch(loaded.vocab_size) != fetch(tok.vocab_size):
         raise CheckFailed("the loaded tokenizer has a different vocab_size.")
@@ -600,12 +630,21 @@ def save_then_load_gives_the_same_encodings(m):
 
 @check("tok_bpe_encode", "invariant")
 def invalid_merges_are_refused(m):
-    """BPETokenizer raises ValueError for a merge naming an id not defined yet, and for a pair
-    merged twice."""
-    raises_value_error(lambda: m.BPETokenizer([(97, 98), (256, 257)]),
-                       "BPETokenizer([(97, 98), (256, 257)]) (id 257 is not defined yet)")
+    """BPETokenizer raises ValueError for a merge naming an id not defined before it (negative,
+    or ≥ 256 + its own index) and for a pair merged twice; ids 0 and 255 are fine."""
+    hint = "Merge k may use the ids 0 … 256 + k − 1: the bytes and the merges before it."
+    for merges in ([(97, 98), (256, 257)], [(256, 97)], [(97, 256)], [(-1, 97)], [(97, -2)]):
+        raises_value_error(lambda merges=merges: m.BPETokenizer(merges),
+                           f"BPETokenizer({merges})", hint)
     raises_value_error(lambda: m.BPETokenizer([(97, 98), (97, 98)]),
                        "BPETokenizer([(97, 98), (97, 98)])")
+    merges = [(0, 0), (255, 0), (256, 257)]
+    tok = _tokenizer(m, merges)
+    got = _ids(tok.encode("\x00" * 5 + "\xff"), "encode")  # "\xff" is the bytes 0xC3 0xBF
+    expected = expected_encoding("\x00" * 5 + "\xff", merges, [])
+    if got != expected:
+        raise CheckFailed(f"with merges {merges}, encode('\\x00' × 5 + 'ÿ') gave {got}, "
+                          f"expected {expected}.", hint)
 
 
 @fingerprint("tok_bpe_encode")
@@ -617,8 +656,9 @@ def encoding_outputs(m):
         return _tokenizer(m, merges, specials)
 
     def reloaded():
-        tok().save("bpe-fingerprint.json")
-        return m.BPETokenizer.load("bpe-fingerprint.json")
+        path = fresh_path("bpe-fingerprint")
+        tok().save(path)
+        return m.BPETokenizer.load(path)
 
     chunks = [SPECIAL[i:i + 5] for i in range(0, len(SPECIAL), 5)]
     words = [ENGLISH[i:i + 3] for i in range(0, 120, 3)]

@@ -222,12 +222,12 @@ def _params(m, block) -> list[np.ndarray]:
 
 @check("cnn_blocks", "invariant")
 def blocks_draw_every_conv_from_one_seeded_generator(m):
-    """rng=seed makes a block reproducible; its two 3×3 convs get different weights."""
+    """rng=seed makes a block reproducible; two convs of the same shape get different weights."""
     hint = (
         "Normalise rng once (np.random.default_rng(rng)) and pass that Generator to every "
         "Conv2d: an int seed passed on would give every same-shaped conv the same weights."
     )
-    for name, args, first, second in (("BasicBlock", (4, 4), 0, 3), ("Bottleneck", (4, 1), 0, 6)):
+    for name, args, first, second in (("BasicBlock", (4, 4), 0, 3), ("Bottleneck", (4, 4), 6, 9)):
         params = seeded(
             lambda seed, name=name, args=args: _params(m, getattr(m, name)(*args, rng=seed)),
             f"{name}{args} params",

@@ -92,11 +92,24 @@ def resnet_float32_stays_float32(m):
 @check("cnn_resnet", "invariant")
 def resnet_is_seeded_and_checks_its_stages(m):
     """rng=seed reproduces the network; widths and depths of different lengths raise ValueError."""
-    seeded(
+    hint = "Normalise rng once and pass the same Generator to every layer, in order."
+    params = seeded(
         lambda seed: _params(m, m.ResNet(1, 3, (2, 4), (1, 1), rng=seed)),
         "ResNet(1, 3, (2, 4), (1, 1)) params",
-        "Normalise rng once and pass the same Generator to every layer, in order.",
+        hint,
     )
+    # every conv weight is U(±1/√fan_in)·(a fresh stretch of the generator): scaled back to
+    # U(±1), no two may start with the same draws (they do when each layer re-seeds)
+    draws = [np.ravel(p * np.sqrt(np.prod(p.shape[1:]))) for p in params if p.ndim == 4]
+    for i in range(len(draws)):
+        for j in range(i + 1, len(draws)):
+            k = min(draws[i].size, draws[j].size)
+            if np.allclose(draws[i][:k], draws[j][:k]):
+                raise CheckFailed(
+                    f"conv weights {i} and {j} of the network repeat the same "
+                    "random draws: every layer restarted from the seed.",
+                    hint,
+                )
     raises(
         lambda: m.ResNet(1, 3, (2, 4, 8), (1, 1)),
         "ValueError",
