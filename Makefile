@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PHASE ?= 0
 LEVEL ?= standard
 JOBS  ?= 2
-GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON))
+GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REQUIRE_SANDBOX),--require-sandbox)
 
 .DEFAULT_GOAL := help
 .PHONY: help grade progress train notebooks stubs verify mutate fixtures release gradescope test lint bench clean-venv
@@ -30,6 +30,8 @@ help: ## list the commands
 	@echo "  make mutate [PHASE=n] [FRESH=1]       generated mutants graded (cached), reports in grader/mutants/"
 	@echo "  make release OUT=dir [PHASES=0-3]     the student bundle: no solutions, mutants or hidden checks"
 	@echo "  make gradescope PHASE=n               build/gradescope-phase<n>.zip, the Gradescope autograder"
+	@echo "  make grade ... [MEMORY=768M] [REQUIRE_SANDBOX=1]   the run's memory budget (judge + worker);"
+	@echo "                                        refuse to grade where the worker cannot be sandboxed"
 	@echo "  python -m grader batch DIR --phase n [--jobs k] [--shard K/N]; python -m grader merge OUT"
 	@echo "                                        grade a folder of submissions into a gradebook CSV"
 	@echo "Developers:"

@@ -1,14 +1,16 @@
-"""Grading latency of phase 0 and the cost of isolation (SPEC §7, issue "grader core").
+"""Grading latency of phase 0, the cost of isolation and of the sandbox (SPEC §7, issue 9 §1).
 
-Grades the reference solution of phase 0 with the isolated worker and with an in-process
-stand-in that runs the same checks and the same wire encoding but no subprocess and no pipes,
-interleaved, and prints medians and their ratio. Also prints the latency of one remote call.
-Usage: python bench/grading.py [--repeat N]
+Grades the reference solution of phase 0, interleaved: with the worker in the sandbox this
+system offers (grader.sandbox), with the worker unsandboxed, and with an in-process stand-in
+that runs the same checks and the same wire encoding but no subprocess and no pipes; prints
+medians and their ratios (the sandbox's goal: ≤ 1.15× unsandboxed). Also prints the latency of
+one remote call. Usage: python bench/grading.py [--repeat N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -19,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import registry  # noqa: E402
+from grader import registry, sandbox  # noqa: E402
 from grader.runner import grade  # noqa: E402
 from grader.session import Session, Submission  # noqa: E402
 from grader.submission import prepare  # noqa: E402
@@ -57,6 +59,17 @@ class InProcessSession(Session):
             sys.path.remove(str(self.submission.directory))
 
 
+def with_isolation(method: str) -> type[Session]:
+    """A Session class whose worker always runs in `method` (grader.sandbox.METHODS)."""
+
+    class Isolated(Session):
+        def __init__(self, submission, limits=None):
+            super().__init__(submission, limits, sandbox.Isolation(method))
+
+    Isolated.__name__ = f"Session[{method}]"
+    return Isolated
+
+
 def call_latency(session_class, calls: int = 2000) -> float:
     phase = registry.phase(0)
     directory, _ = prepare(phase, SOLUTION)
@@ -79,20 +92,24 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     phase = registry.phase(0)
-    isolated, in_process, scores = [], [], set()
+    method = sandbox.choose().method
+    sandboxed_class, plain_class = with_isolation(method), with_isolation("none")
+    sandboxed, isolated, in_process, scores = [], [], [], set()
+    runs = ((sandboxed_class, sandboxed), (plain_class, isolated), (InProcessSession, in_process))
     for _ in range(args.repeat):
-        for session_class, times in ((Session, isolated), (InProcessSession, in_process)):
+        for session_class, times in runs:
             result = grade(phase, SOLUTION, session_class=session_class)
             times.append(result.seconds)
             scores.add((session_class.__name__, result.score, result.max_score))
+    boxed = statistics.median(sandboxed)
     iso, local = statistics.median(isolated), statistics.median(in_process)
     print(f"phase 0 on the reference solution, {args.repeat} interleaved runs each")
-    print(
-        f"  isolated worker : median {iso:6.2f} s  (runs: {_seconds(isolated)})"
-    )
-    print(
-        f"  in-process      : median {local:6.2f} s  (runs: {_seconds(in_process)})"
-    )
+    print(f"  sandboxed worker: median {boxed:6.2f} s  (runs: {_seconds(sandboxed)})  [{method}]")
+    print(f"  plain worker    : median {iso:6.2f} s  (runs: {_seconds(isolated)})")
+    print(f"  in-process      : median {local:6.2f} s  (runs: {_seconds(in_process)})")
+    ratio = boxed / iso
+    verdict = "met" if ratio <= 1.15 else "MISSED"
+    print(f"  sandbox cost    : {ratio:.2f}× the unsandboxed time (goal ≤ 1.15: {verdict})")
     print(f"  isolation cost  : {iso / local:.2f}× the in-process time (+{iso - local:.2f} s)")
     print(f"  scores          : {sorted(scores)}")
     remote, local_call = call_latency(Session), call_latency(InProcessSession)
@@ -100,7 +117,8 @@ def main() -> None:
         f"  one call relu(8×8): isolated {remote * 1e6:.0f} µs, in-process "
         f"{local_call * 1e6:.0f} µs, ratio {remote / local_call:.1f}×"
     )
-    print(f"  goal: grading phase 0 ≤ 15 s — {'met' if iso <= 15 else 'MISSED'}")
+    print(f"  goal: grading phase 0 ≤ 15 s — {'met' if boxed <= 15 else 'MISSED'}")
+    print(f"  load average: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ class CharTokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the vocabulary and unk to `path` as JSON; load(path) restores them."""
+        # HINT: json.dumps escapes every non-ASCII character, so the file is plain ASCII.
         raise NotImplementedError("tok_char: CharTokenizer.save: Write the vocabulary and unk to `path` as JSON; load(path) restores them.")
 
     @classmethod

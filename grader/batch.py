@@ -157,7 +157,7 @@ def run(
     rows: dict[str, dict] = {}
     todo: list[tuple[Entry, str]] = []
     for entry in entries:
-        sha = _sha_or_none(entry.path)
+        sha = _sha_or_empty(entry.path)
         old = known.get(entry.id)
         if (
             old
@@ -174,17 +174,17 @@ def run(
         f"{_now()} phase {phase.number}, grader {version}: {len(entries)} submissions, "
         f"{len(entries) - len(todo)} already graded\n"
     )
+    path = out / gradebook_name(shard)
     try:
         for row in _grade_all(todo, phase, out, version, jobs, limits, progress, log):
             rows[row["id"]] = row
-    finally:
+    finally:  # an interrupted batch keeps what it graded: the re-run skips it
         log.close()
-    path = out / gradebook_name(shard)
-    write_gradebook(path, phase, [rows[e.id] for e in entries])
+        write_gradebook(path, phase, [rows[e.id] for e in entries if e.id in rows])
     return path
 
 
-def _sha_or_none(path: Path) -> str:
+def _sha_or_empty(path: Path) -> str:
     try:
         return intake.sha256_of(path)
     except OSError:

@@ -175,17 +175,16 @@ def p_sample(model: Model, x_t: Tensor, t: int, betas: Tensor, variance: str = "
     if variance not in ("posterior", "beta"):
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
     beta = betas[t].to(x_t.dtype)
-    alpha_bar = alpha_bars(betas)
-    a = alpha_bar[t].to(x_t.dtype)
+    alpha_bar = alpha_bars(betas).to(x_t.dtype)  # (T,)
+    a = alpha_bar[t]
     steps = torch.full((x_t.shape[0],), t, dtype=torch.long)  # (B,)
     mean = (x_t - beta / (1 - a).sqrt() * model(x_t, steps)) / (1 - beta).sqrt()  # (B, D)
     if t == 0:
         return mean
-    if variance == "posterior":
-        beta = (1 - alpha_bar[t - 1].to(x_t.dtype)) / (1 - a) * beta
+    sigma2 = beta if variance == "beta" else (1 - alpha_bar[t - 1]) / (1 - a) * beta
     if noise is None:
         noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
-    return mean + beta.sqrt() * noise
+    return mean + sigma2.sqrt() * noise
     # END SOLUTION
 
 

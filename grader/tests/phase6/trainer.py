@@ -68,10 +68,10 @@ def trainer_clips_the_joint_gradient_norm(m):
 
 @check("trainer", "oracle")
 def trainer_steps_any_optimizer_and_scheduler(m):
-    """With torch's AdamW and an ExponentialLR schedule (γ = 0.5, stepped once per optimizer
-    step) the run equals the large-batch reference, and each log row's lr is the rate its step
-    used."""
-    got = _compare_with_reference(m, "torch AdamW + ExponentialLR", STEP_HINT, optimizer="adamw",
+    """With an AdamW and a schedule shaped like torch.optim's (state dicts, param_groups; lr
+    halved at every step) the run equals the large-batch reference, and each log row's lr is
+    the rate its step used."""
+    got = _compare_with_reference(m, "AdamW + a halving schedule", STEP_HINT, optimizer="adamw",
                                   scheduler="torch", clip=1.0)
     assert_close(np.array([row.get("lr", np.nan) for row in got["history"]]),
                  BASE["lr"] * 0.5 ** np.arange(3), "the lr of the log rows",
@@ -173,7 +173,8 @@ def _resume(m, **changes) -> None:
             "dropout": 0.3, "noisy": True, "optimizer": "adamw", "scheduler": "torch",
             "clip": 1.0, **changes}
     got = run_probe(m, "phase6.resume_run", m, spec, 3)
-    what = f"{spec['optimizer']} optimizer, {spec['scheduler']} schedule"
+    what = ("your phase-3 AdamW and WarmupCosine" if spec["optimizer"] == "course"
+            else "a torch-style AdamW and schedule")
     if int(got["step_after_load"]) != 3:
         raise CheckFailed(f"after loading a step-3 checkpoint the trainer's step is "
                           f"{got['step_after_load']}.", RESUME_HINT)
@@ -195,8 +196,9 @@ def _resume(m, **changes) -> None:
 @check("trainer_checkpoint", "invariant", weight=3)
 def resuming_mid_epoch_reproduces_the_run_bit_for_bit(m):
     """Stopped at step 3 of 8 (mid-epoch, dropout and noise from Python's and NumPy's RNGs,
-    torch AdamW, a schedule), rebuilt from another init with scrambled RNGs and resumed from the
-    checkpoint, the run has the uninterrupted run's losses and bit-identical parameters."""
+    a torch-style AdamW and schedule), rebuilt from another init with scrambled RNGs and
+    resumed from the checkpoint, the run has the uninterrupted run's losses and bit-identical
+    parameters."""
     _resume(m)
 
 
