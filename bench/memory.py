@@ -3,7 +3,7 @@
 Gradescope gives half a vCPU and 768 MB. Each phase is graded in a fresh judge process pinned
 to one CPU (os.sched_setaffinity), on its reference solution and on a hostile submission whose
 every exercise returns a 14000×14000 float64 array (1.5 GiB) from every call. The judge's peak
-is its own ru_maxrss; the worker's is the largest ru_maxrss of the judge's children (the worker
+is its own ru_maxrss; the worker's is what its session measured (the VmHWM of the worker
 and the sandbox around it). Their sum must stay within the budget.
 Usage: python bench/memory.py [--phase N ...] [--memory 768M]
 """
@@ -30,6 +30,13 @@ os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 from pathlib import Path
 from grader import registry
 from grader.runner import grade
+from grader.session import Session
+peaks = [0]  # the worker tree's peak resident set, as each session measured it at close
+close = Session.close
+def recording_close(self):
+    close(self)
+    peaks.append(self.peak_memory)
+Session.close = recording_close
 from grader.session import Budget
 started = time.monotonic()
 result = grade(registry.phase(int(sys.argv[1])), Path(sys.argv[2]),
@@ -37,7 +44,7 @@ result = grade(registry.phase(int(sys.argv[1])), Path(sys.argv[2]),
 print(json.dumps({
     "score": result.score, "max": result.max_score, "seconds": time.monotonic() - started,
     "judge": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-    "worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+    "worker": max(peaks),
     "isolation": result.isolation,
 }))
 """

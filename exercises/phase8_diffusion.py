@@ -188,8 +188,9 @@ class Denoiser(nn.Module):
         h = layer(SiLU(h))  for layer in hidden    num_layers Linear(H, H)
         ε̂ = output(SiLU(h))                        Linear(H, D)
 
-    time_table is a buffer (fixed, never trained). Parameter names: input, time_mlp.0,
-    time_mlp.2, hidden.0 … hidden.{num_layers−1}, output (each with weight and bias).
+    time_table is a non-persistent buffer: fixed, never trained, and not in the state_dict (it
+    is rebuilt from T and time_dim). Parameter names: input, time_mlp.0, time_mlp.2, hidden.0 …
+    hidden.{num_layers−1}, output (each with weight and bias).
     """
 
     def __init__(self, data_dim: int = 2, hidden_dim: int = 128, num_layers: int = 3,
@@ -218,8 +219,9 @@ def train_denoiser(model: nn.Module, data: Tensor, betas: Tensor, steps: int = 2
     """Fit `model` to `data` (N, D) by minimising diffusion_loss, with your phase-3 AdamW and a
     WarmupCosine schedule (warmup_steps of linear warmup, cosine decay to 0 at `steps`).
 
-    Each step draws a batch of batch_size rows of data uniformly with replacement, then t and ε
-    inside diffusion_loss, all with `generator`. Returns the loss of every step (steps,).
+    Puts the model in training mode. Each step draws a batch of batch_size rows of data
+    uniformly with replacement, then t and ε inside diffusion_loss, all with `generator`.
+    Returns the loss of every step (steps,), in the loss's dtype.
     """
     # HINT: zero_grad, backward, optimizer.step(), then schedule.step() — every step.
     raise NotImplementedError("ddpm_training: train_denoiser: Fit `model` to `data` (N, D) by minimising diffusion_loss, with your phase-3 AdamW and a")

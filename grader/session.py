@@ -14,8 +14,8 @@ the call in flight. The worker runs in the strongest sandbox the system offers (
 Memory. One budget covers a grading run (`--memory`, default 768 MiB: Gradescope's container).
 The judge's share is fixed by measurement: its peak resident set on phases 0–5 is 250–320 MiB
 (it imports torch for the oracles), plus two copies of the largest reply it accepts; the worker
-gets the rest. Measured worker peaks: 40–55 MiB on the NumPy phases, 240–270 MiB on the torch
-phases (bench/memory.py prints them). The worker's limit is enforced on resident memory, which is
+gets the rest (400 MiB by default). Measured worker peaks, sandbox included: 60 MiB on the NumPy
+phases, 240–350 MiB on the torch phases (bench/memory.py prints them). The worker's limit is enforced on resident memory, which is
 what a container's OOM killer counts, by a watchdog in the judge that sums the RSS of the
 worker's process tree every 50 ms while a call is in flight and kills it past the limit.
 RLIMIT_AS counts address space, and torch reserves ~350 MiB more of it than it touches at import,
@@ -66,12 +66,12 @@ PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 MiB = 1 << 20
 DEFAULT_MEMORY = 768 * MiB  # Gradescope's default container (with half a vCPU)
-JUDGE_MEMORY = 400 * MiB  # measured judge peak 320 MiB + two copies of REPLY_CEILING + slack
+JUDGE_MEMORY = 368 * MiB  # measured judge peak 320 MiB + two copies of REPLY_CEILING
 MIN_WORKER_MEMORY = 160 * MiB  # a NumPy worker peaks at 55 MiB; torch phases need ~300
 ADDRESS_SPACE_SLACK = 768 * MiB  # torch's untouched reservations (VmPeak − VmHWM ≈ 350 MiB)
 REPLY_FLOOR = 16 * MiB
 REPLY_FACTOR = 32
-REPLY_CEILING = 32 * MiB
+REPLY_CEILING = 24 * MiB
 WATCH_SECONDS = 0.05
 
 
@@ -392,6 +392,7 @@ class Session:
         if self.process is None:
             return
         pid = self.process.pid
+        self.peak_memory = max(self.peak_memory, _tree_peak(pid))
         for victim in [pid, *_descendants(pid)]:
             try:
                 os.kill(victim, signal.SIGKILL)

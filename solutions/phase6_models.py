@@ -171,11 +171,13 @@ def train_bpe(
     tokens take the ids after the merges, in the order given. So
         vocab_size = 256 + len(merges) + len(special_tokens).
     The corpus is text cut at the special tokens (their bytes are never counted or merged), each
-    part cut into PRETOKENIZE pieces, each piece the list of its UTF-8 bytes. Every step merges
-    the most frequent adjacent pair of ids over the corpus as merged so far — counted at every
-    position, so [a, a, a] holds (a, a) twice — and replaces it by merge_pair. Ties go to the
-    smallest pair: (97, 98) before (256, 97) before (256, 98). Training stops early when no
-    piece has two ids left. Raises ValueError if vocab_size < 256 + len(special_tokens).
+    part cut into PRETOKENIZE pieces, each piece the list of its UTF-8 bytes. Step k merges the
+    most frequent adjacent pair of ids over the corpus as merged so far,
+        merges[k] = argmax over (a, b) of  Σ_pieces #{i : piece[i] = a, piece[i + 1] = b},
+    counted at every position (so [a, a, a] holds (a, a) twice), and replaces it by 256 + k with
+    merge_pair. Ties go to the smallest pair: (97, 98) before (256, 97) before (256, 98).
+    Training stops early when no piece has two ids left. Raises ValueError if
+    vocab_size < 256 + len(special_tokens).
 
     Efficient: each distinct piece is stored once with its frequency, the pair counts are built
     once, and a merge recounts only the pieces that hold its pair.

@@ -75,8 +75,7 @@ def cosine_beta_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.99
     # HINT: evaluate f on the T + 1 points t = 0, 1, …, T; β_t is a ratio of neighbours.
     steps = torch.arange(T + 1, dtype=torch.float64) / T  # (T+1,)
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2  # (T+1,)
-    alpha_bar = f / f[0]
-    betas = 1 - alpha_bar[1:] / alpha_bar[:-1]  # (T,)
+    betas = 1 - f[1:] / f[:-1]  # (T,) ᾱ(t)/ᾱ(t−1) = f(t)/f(t−1): the 1/f(0) cancels
     return betas.clamp(max=max_beta).to(dtype)
     # END SOLUTION
 
@@ -256,8 +255,9 @@ class Denoiser(nn.Module):
         h = layer(SiLU(h))  for layer in hidden    num_layers Linear(H, H)
         ε̂ = output(SiLU(h))                        Linear(H, D)
 
-    time_table is a buffer (fixed, never trained). Parameter names: input, time_mlp.0,
-    time_mlp.2, hidden.0 … hidden.{num_layers−1}, output (each with weight and bias).
+    time_table is a non-persistent buffer: fixed, never trained, and not in the state_dict (it
+    is rebuilt from T and time_dim). Parameter names: input, time_mlp.0, time_mlp.2, hidden.0 …
+    hidden.{num_layers−1}, output (each with weight and bias).
     """
 
     def __init__(self, data_dim: int = 2, hidden_dim: int = 128, num_layers: int = 3,
@@ -293,8 +293,9 @@ def train_denoiser(model: nn.Module, data: Tensor, betas: Tensor, steps: int = 2
     """Fit `model` to `data` (N, D) by minimising diffusion_loss, with your phase-3 AdamW and a
     WarmupCosine schedule (warmup_steps of linear warmup, cosine decay to 0 at `steps`).
 
-    Each step draws a batch of batch_size rows of data uniformly with replacement, then t and ε
-    inside diffusion_loss, all with `generator`. Returns the loss of every step (steps,).
+    Puts the model in training mode. Each step draws a batch of batch_size rows of data
+    uniformly with replacement, then t and ε inside diffusion_loss, all with `generator`.
+    Returns the loss of every step (steps,), in the loss's dtype.
     """
     # BEGIN SOLUTION
     # HINT: zero_grad, backward, optimizer.step(), then schedule.step() — every step.

@@ -168,3 +168,18 @@ def test_one_worker_grades_many_mutants_and_a_broken_one_is_killed():
     outcome = grade_batch(0, "softmax", [m.id for m in deleted])
     assert set(outcome["verdicts"]) == {m.id for m in deleted}
     assert all(killer is not None for killer in outcome["verdicts"].values())
+
+
+def test_an_exercise_key_ignores_the_checks_of_other_exercises():
+    from grader.mutation.keys import _without_other_checks
+
+    source = (
+        "from grader.checks import check\n\nLIMIT = 3\n\n\n"
+        '@check("a", "oracle")\ndef first(m):\n    return 1\n\n\n'
+        '@check("b", "oracle")\ndef second(m):\n    return 2\n'
+    )
+    own = _without_other_checks(source, "a")
+    assert "def first" in own and "LIMIT = 3" in own and "def second" not in own
+    edited = source.replace("return 2", "return 20")
+    assert _without_other_checks(edited, "a") == own
+    assert _without_other_checks(edited, "b") != _without_other_checks(source, "b")

@@ -6,9 +6,9 @@ An exercise's key covers
   the same phase (transitively), the module code no exercise owns (imports, helpers), and the
   whole solution file of every earlier phase it requires,
 - its registry entry and the phase's forbidden APIs,
-- the checking code: the files that define its checks, the helper modules (`_*.py`, the
-  package's `__init__.py`) and probes of its phase and of every phase they name, and the checks
-  library grader/checks.
+- the checking code: the files that define its checks (less the checks of other exercises),
+  the helper modules (`_*.py`, the package's `__init__.py`) and probes of its phase and of
+  every phase they name, and the checks library grader/checks.
 Not covered: fixtures (mutation analysis never names mistakes, so they cannot change a verdict)
 and the machinery every exercise shares (runner, session, worker): after changing how checks
 run, refresh everything with `make mutate FRESH=1`.
@@ -104,5 +104,34 @@ def exercise_key(phase: Phase, exercise: Exercise, source: str, specs: list[Chec
     for spec in specs:
         add("check", f"{spec.name} {spec.category} {spec.weight} {spec.full_only} {spec.seconds}")
     for path in _checking_files(phase, specs):
-        add(str(path.relative_to(ROOT)), path.read_bytes())
+        add(str(path.relative_to(ROOT)), _without_other_checks(path.read_text(), exercise.id))
     return digest.hexdigest()[:16]
+
+
+def _without_other_checks(source: str, exercise: str) -> str:
+    """A check file less the checks of other exercises (a check runs for its own exercise
+    only), so that editing one exercise's checks leaves its neighbours' verdicts cached."""
+    lines = source.splitlines(keepends=True)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in reversed(tree.body):
+        owner = _checked_exercise(node)
+        if owner is not None and owner != exercise:
+            first = min(d.lineno for d in node.decorator_list)
+            del lines[first - 1 : node.end_lineno]
+    return "".join(lines)
+
+
+def _checked_exercise(node: ast.stmt) -> str | None:
+    """The exercise of an `@check("id", …)` function, else None."""
+    for decorator in getattr(node, "decorator_list", []):
+        if (
+            isinstance(decorator, ast.Call)
+            and getattr(decorator.func, "id", None) == "check"
+            and decorator.args
+            and isinstance(decorator.args[0], ast.Constant)
+        ):
+            return decorator.args[0].value
+    return None

@@ -139,6 +139,10 @@ def state(module: nn.Module) -> dict:
     return found
 
 
+def state_dict_keys(module: nn.Module) -> list:
+    return sorted(module.state_dict())
+
+
 def build(factory, kwargs: dict, seed: int, dtype: torch.dtype | None = None):
     """factory(**kwargs) right after torch.manual_seed(seed), cast to `dtype` when given."""
     torch.manual_seed(seed)

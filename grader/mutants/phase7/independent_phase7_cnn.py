@@ -58,8 +58,19 @@ def col2im(cols, x_shape, kernel_size, stride=1, padding=0, dilation=1):
 
 
 class Conv2d:
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, rng=None, dtype=np.float64):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        rng=None,
+        dtype=np.float64,
+    ):
         if in_channels % groups != 0 or out_channels % groups != 0:
             raise ValueError("groups must divide both channel counts")
         generator = np.random.default_rng(rng)
@@ -86,8 +97,16 @@ class Conv2d:
         Wo = _out(W, kw, sw, self.p[1], dw)
         for i in range(kh):
             for j in range(kw):
-                yield i, j, (slice(i * dh, i * dh + (Ho - 1) * sh + 1, sh),
-                             slice(j * dw, j * dw + (Wo - 1) * sw + 1, sw)), Ho, Wo
+                yield (
+                    i,
+                    j,
+                    (
+                        slice(i * dh, i * dh + (Ho - 1) * sh + 1, sh),
+                        slice(j * dw, j * dw + (Wo - 1) * sw + 1, sw),
+                    ),
+                    Ho,
+                    Wo,
+                )
 
     def forward(self, x):
         self.x = x
@@ -117,7 +136,8 @@ class Conv2d:
             self.grad_weight[:, :, i, j] = np.einsum("ngohw,ngchw->goc", d, patch).reshape(O, Cg)
             w = self.weight[:, :, i, j].reshape(G, O // G, Cg)
             grad_padded[:, :, rows, cols] += np.einsum("ngohw,goc->ngchw", d, w).reshape(
-                N, C, Ho, Wo)
+                N, C, Ho, Wo
+            )
         if self.bias is not None:
             self.grad_bias[...] = np.einsum("nohw->o", dout)
         ph, pw = self.p
@@ -153,8 +173,9 @@ class _Pool:
 class MaxPool2d(_Pool):
     def forward(self, x):
         ph, pw = self.p
-        padded = np.full((*x.shape[:2], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), -np.inf,
-                         dtype=x.dtype)
+        padded = np.full(
+            (*x.shape[:2], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), -np.inf, dtype=x.dtype
+        )
         padded[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]] = x
         best = winner = None
         for offset, (rows, cols) in enumerate(self._slices(*x.shape[2:])):
@@ -198,10 +219,14 @@ class BatchNorm2d:
     def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=np.float64):
         self.eps, self.momentum, self.training = eps, momentum, True
         self.weight, self.bias = np.ones(num_features, dtype), np.zeros(num_features, dtype)
-        self.grad_weight, self.grad_bias = np.zeros(num_features, dtype), np.zeros(num_features,
-                                                                                   dtype)
-        self.running_mean, self.running_var = np.zeros(num_features, dtype), np.ones(num_features,
-                                                                                     dtype)
+        self.grad_weight, self.grad_bias = (
+            np.zeros(num_features, dtype),
+            np.zeros(num_features, dtype),
+        )
+        self.running_mean, self.running_var = (
+            np.zeros(num_features, dtype),
+            np.ones(num_features, dtype),
+        )
 
     def train(self):
         self.training = True
@@ -222,7 +247,8 @@ class BatchNorm2d:
             var = (centred**2).mean(0)
             self.running_mean = self.running_mean + self.momentum * (mean - self.running_mean)
             self.running_var = self.running_var + self.momentum * (
-                var * count / (count - 1) - self.running_var)
+                var * count / (count - 1) - self.running_var
+            )
         else:
             mean, var = self.running_mean, self.running_var
             centred = rows - mean
@@ -273,8 +299,7 @@ class GroupNorm:
         shape = [1, C] + [1] * (dout.ndim - 2)
         gh = (dout * self.weight.reshape(shape)).reshape(N * self.G, -1)
         xh = self.normalised.reshape(N * self.G, -1)
-        dx = self.scale * (gh - gh.mean(1, keepdims=True)
-                           - xh * (gh * xh).mean(1, keepdims=True))
+        dx = self.scale * (gh - gh.mean(1, keepdims=True) - xh * (gh * xh).mean(1, keepdims=True))
         return dx.reshape(dout.shape)
 
     def params(self):
@@ -285,12 +310,14 @@ class GroupNorm:
 
 
 class Adam:
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-                 amsgrad=False):
+    def __init__(
+        self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False
+    ):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.weight_decay, self.amsgrad, self.step_count = weight_decay, amsgrad, 0
-        self.state = [dict(m=np.zeros_like(p), v=np.zeros_like(p), vmax=np.zeros_like(p))
-                      for p in params]
+        self.state = [
+            dict(m=np.zeros_like(p), v=np.zeros_like(p), vmax=np.zeros_like(p)) for p in params
+        ]
 
     def step(self, grads):
         if len(grads) != len(self.params):
@@ -312,14 +339,18 @@ class Adam:
 class BasicBlock:
     def __init__(self, in_channels, out_channels, stride=1, rng=None, dtype=np.float64):
         rng = np.random.default_rng(rng)
-        self.layers = [Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, rng=rng,
-                              dtype=dtype), BatchNorm2d(out_channels, dtype=dtype),
-                       Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, rng=rng,
-                              dtype=dtype), BatchNorm2d(out_channels, dtype=dtype)]
+        self.layers = [
+            Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, rng=rng, dtype=dtype),
+            BatchNorm2d(out_channels, dtype=dtype),
+            Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, rng=rng, dtype=dtype),
+            BatchNorm2d(out_channels, dtype=dtype),
+        ]
         self.projection = []
         if stride > 1 or in_channels != out_channels:
-            self.projection = [Conv2d(in_channels, out_channels, 1, stride, bias=False, rng=rng,
-                                      dtype=dtype), BatchNorm2d(out_channels, dtype=dtype)]
+            self.projection = [
+                Conv2d(in_channels, out_channels, 1, stride, bias=False, rng=rng, dtype=dtype),
+                BatchNorm2d(out_channels, dtype=dtype),
+            ]
         self.relu_after = [1]  # ReLU after these layer indices of the residual branch
 
     def forward(self, x):
@@ -376,9 +407,14 @@ class Bottleneck(BasicBlock):
         def conv(a, b, k, s=1, p=0):
             return Conv2d(a, b, k, s, p, bias=False, rng=rng, dtype=dtype)
 
-        self.layers = [conv(in_channels, width, 1), BatchNorm2d(width, dtype=dtype),
-                       conv(width, width, 3, stride, 1), BatchNorm2d(width, dtype=dtype),
-                       conv(width, out, 1), BatchNorm2d(out, dtype=dtype)]
+        self.layers = [
+            conv(in_channels, width, 1),
+            BatchNorm2d(width, dtype=dtype),
+            conv(width, width, 3, stride, 1),
+            BatchNorm2d(width, dtype=dtype),
+            conv(width, out, 1),
+            BatchNorm2d(out, dtype=dtype),
+        ]
         self.projection = []
         if stride > 1 or in_channels != out:
             self.projection = [conv(in_channels, out, 1, stride), BatchNorm2d(out, dtype=dtype)]
@@ -386,21 +422,31 @@ class Bottleneck(BasicBlock):
 
 
 class ResNet:
-    def __init__(self, in_channels=1, num_classes=10, widths=(16, 32, 64), depths=(1, 1, 1),
-                 stem_pool=False, rng=None, dtype=np.float64):
+    def __init__(
+        self,
+        in_channels=1,
+        num_classes=10,
+        widths=(16, 32, 64),
+        depths=(1, 1, 1),
+        stem_pool=False,
+        rng=None,
+        dtype=np.float64,
+    ):
         if len(widths) != len(depths):
             raise ValueError("one depth per width")
         rng = np.random.default_rng(rng)
-        self.stem_conv = Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, rng=rng,
-                                dtype=dtype)
+        self.stem_conv = Conv2d(in_channels, widths[0], 3, 1, 1, bias=False, rng=rng, dtype=dtype)
         self.stem_bn = BatchNorm2d(widths[0], dtype=dtype)
         self.pool = MaxPool2d(2) if stem_pool else None
         self.blocks, previous = [], widths[0]
         for s, width in enumerate(widths):
             for b in range(depths[s]):
                 first_of_later_stage = s > 0 and b == 0
-                self.blocks.append(BasicBlock(previous, width, 2 if first_of_later_stage else 1,
-                                              rng=rng, dtype=dtype))
+                self.blocks.append(
+                    BasicBlock(
+                        previous, width, 2 if first_of_later_stage else 1, rng=rng, dtype=dtype
+                    )
+                )
                 previous = width
         self.head = Linear(previous, num_classes, rng)
         self.head.weight = self.head.weight.astype(dtype)

@@ -42,8 +42,15 @@ def _on_meta(m, fn, inputs: list, kwargs: dict, to_meta: tuple, what: str) -> No
 
 @check("attn_scoring", "invariant")
 def multiplicative_attention_rejects_unknown_methods_and_mismatched_dot(m):
-    """MultiplicativeAttention raises ValueError for an unknown method and for "dot" with
-    key_dim ≠ query_dim."""
+    """MultiplicativeAttention("dot") scores q·k; it raises ValueError for an unknown method and
+    for "dot" with key_dim ≠ query_dim."""
+    q, k = randn(505, 2, 3, 4), randn(506, 2, 5, 4)
+    assert_close(
+        m.MultiplicativeAttention(4, method="dot").score(q, k),
+        numpy(q @ k.transpose(-2, -1)),
+        'MultiplicativeAttention(4, method="dot").score(q, k)',
+        hint="'dot' scores are q·k, with no parameter and no scaling.",
+    )
     raises(
         lambda: m.MultiplicativeAttention(4, method="concat"),
         "ValueError",

@@ -47,7 +47,18 @@ def optimizer_refuses_no_parameters_and_skips_missing_gradients(m):
 
 @check("sgd", "invariant")
 def sgd_refuses_nesterov_without_momentum_or_with_dampening(m):
-    """SGD(nesterov=True) raises ValueError with momentum 0 and with a dampening ≠ 0."""
+    """SGD(nesterov=True) raises ValueError with momentum 0 and with a dampening ≠ 0; its first
+    step with momentum μ moves p by −lr·(1 + μ)·g (the buffer starts as g)."""
+    got = run_probe(
+        m, "phase3.single_step", m, "SGD", {"lr": 0.1, "momentum": 0.5, "nesterov": True},
+        [1.0, -2.0], [4.0, 2.0],
+    )  # fmt: skip
+    assert_close(
+        np.asarray(got)[0],
+        np.array([1.0, -2.0]) - 0.1 * 1.5 * np.array([4.0, 2.0]),
+        "the first SGD(lr=0.1, momentum=0.5, nesterov=True) step",
+        hint="Nesterov: b ← g on the first step, then p ← p − lr·(g + μ·b).",
+    )
     p = [_tensor([1.0], True)]
     hint = "Nesterov needs momentum > 0 and dampening = 0, as torch.optim.SGD says."
     raises(lambda: m.SGD(p, lr=0.1, nesterov=True), "ValueError", "SGD(nesterov=True)", hint)

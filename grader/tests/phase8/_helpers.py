@@ -151,6 +151,19 @@ def assert_moments(samples, mean: torch.Tensor, covariance: torch.Tensor, what: 
                     f"    expected covariance: {np.round(C, 4).tolist()}", hint)
 
 
+def assert_drawn_in_float64(noise, what: str, hint: str) -> None:
+    """Fail when float64 noise sits on the float32 grid: it was drawn in float32 and promoted
+    (torch.randn without dtype=), which keeps 24 of its 53 bits. A float64 draw lands within
+    1e-12 (relative) of a float32 number with probability ≈ 2e-5."""
+    values = np.asarray(noise, dtype=np.float64).ravel()
+    values = values[values != 0]
+    on_grid = np.abs(values.astype(np.float32).astype(np.float64) - values) <= 1e-12 * np.abs(
+        values)
+    if values.size and on_grid.mean() > 0.5:
+        raise CheckFailed(f"{what} has only float32 precision ({on_grid.mean():.0%} of its values "
+                          f"are float32 numbers) although the inputs are float64.", hint)
+
+
 def safely(compute) -> np.ndarray:
     """A fingerprint output that survives a submission raising: NaN stands for "it raised"."""
     try:

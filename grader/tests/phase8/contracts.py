@@ -52,8 +52,7 @@ DECLARATIONS = {
     ],
     "ddpm_loss": [
         Numeric("diffusion_loss", lambda m, dt: (m.diffusion_loss, [
-            gaussian_model(m, BETAS), _x(46, dt, 4, 2), BETAS, T_STEPS, _x(47, dt, 4, 2)], {}),
-            outputs="scalar"),
+            gaussian_model(m, BETAS), _x(46, dt, 4, 2), BETAS, T_STEPS, _x(47, dt, 4, 2)], {})),
     ],
     "ddpm_sampling": [
         Numeric("p_sample", lambda m, dt: (m.p_sample, [gaussian_model(m, BETAS),

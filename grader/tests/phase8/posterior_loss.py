@@ -14,6 +14,7 @@ from grader.session import run_probe
 from grader.tests.phase8._helpers import (
     F64,
     alpha_bar_of,
+    assert_drawn_in_float64,
     betas_linear,
     generator,
     randn,
@@ -194,6 +195,8 @@ def loss_draws_t_uniformly_and_noise_as_documented(m):
     if not abs(loss - expected) < 1e-9:
         raise CheckFailed(f"the loss {loss:.6g} is not the mean of ε² ({expected:.6g}) for the ε "
                           f"in the x_t the model saw (it predicted 0).", LOSS_HINT)
+    assert_drawn_in_float64(noise.numpy(), "the noise ε in x_t", "Draw ε in x0's dtype: "
+                            "torch.randn(x0.shape, generator=generator, dtype=x0.dtype).")
     if not abs(float(noise.std()) - 1) < 0.02:
         raise CheckFailed(f"the noise in x_t has standard deviation {float(noise.std()):.3f}, "
                           f"expected 1 (ε ~ N(0, I)).", LOSS_HINT)
@@ -205,9 +208,13 @@ def loss_draws_t_uniformly_and_noise_as_documented(m):
                  "the x_t the model saw for given t and noise", hint=LOSS_HINT)
     again = assert_scalar(m.diffusion_loss(recorder(m), x0, betas, generator=generator(m, 3)),
                           "diffusion_loss")
-    if again != loss:
-        raise CheckFailed("diffusion_loss with the same generator seed gave another loss.",
-                          "Draw t and ε with the generator you are given.")
+    model = recorder(m)
+    m.diffusion_loss(model, x0, betas, generator=generator(m, 4))
+    other_t = recorded(m, model)[1][0]
+    if again != loss or np.array_equal(other_t, t):
+        raise CheckFailed("diffusion_loss should give the same loss for the same generator seed "
+                          "and draw other steps t for another seed.",
+                          "Draw both t and ε with the generator you are given.")
 
 
 @fingerprint("ddpm_loss")

@@ -16,6 +16,7 @@ from grader.checks.oracle import as_array, assert_close
 from grader.tests.phase8._helpers import (
     alpha_bar_of,
     ancestral_moments,
+    assert_drawn_in_float64,
     assert_moments,
     betas_linear,
     ddim_maps,
@@ -91,6 +92,10 @@ def reverse_step_calls_the_model_with_a_batch_of_t(m):
     if not np.array_equal(first, again):
         raise CheckFailed("p_sample with the same generator seed gave different steps.",
                           "Draw z with torch.randn(x.shape, generator=generator, dtype=x.dtype).")
+    M, c = reverse_mean_map(betas, 37)
+    assert_drawn_in_float64(first - (x @ M.T + c).numpy(), "the noise σ_t·z of p_sample",
+                            "Draw z in x's dtype: torch.randn(x.shape, generator=generator, "
+                            "dtype=x.dtype).")
     raises(lambda: m.p_sample(model, x, 37, betas, variance="large"), "ValueError",
            "p_sample(…, variance='large')", "Accept 'posterior' and 'beta' only.")
 
@@ -114,6 +119,9 @@ def ancestral_samples_have_the_exact_moments(m):
                           "for t in reversed(range(T)): x = p_sample(model, x, t, …).")
     if not torch.equal(x_T, original):
         raise CheckFailed("ddpm_sample changed x_T in place.")
+    if as_array(samples, "samples").dtype != np.float64:
+        raise CheckFailed(f"ddpm_sample of float64 x_T returned {as_array(samples, 's').dtype} "
+                          f"samples: keep x_T's dtype.")
     mean, covariance = ancestral_moments(betas, "posterior")
     assert_moments(samples, mean, covariance, "ddpm_sample's samples (variance='posterior')",
                    STEP_HINT)
@@ -248,6 +256,28 @@ def stochastic_ddim_has_the_exact_moments(m):
     if not np.array_equal(first, again):
         raise CheckFailed("ddim_sample with η > 0 and the same generator seed gave different "
                           "samples.", "Draw z with the generator you are given.")
+
+
+@check("ddim_sampling", "invariant")
+def stochastic_ddim_adds_noise_of_size_sigma(m):
+    """With a model that predicts ε̂ = 0 and x_T = 0, the x the model sees at DDIM's second step
+    is σ·z: divided by the documented σ = η·√((1 − a')/(1 − a))·√(1 − a/a') it must be standard
+    normal (4 000 draws, η = 0.8, 3 steps; false alarm below 1e-6), drawn in float64."""
+    betas = betas_linear(T_SAMPLE)
+    ab = alpha_bar_of(betas)
+    model = recorder(m)
+    m.ddim_sample(model, torch.zeros(N_SAMPLES, 2, dtype=torch.float64), betas, steps=3,
+                  eta=0.8, generator=generator(m, 10))
+    xs, _ = recorded(m, model)
+    if len(xs) != 3:
+        raise CheckFailed(f"ddim_sample(steps=3) called the model {len(xs)} times, expected 3.")
+    a, a_prev = float(ab[2 * T_SAMPLE // 3]), float(ab[T_SAMPLE // 3])
+    sigma = 0.8 * np.sqrt((1 - a_prev) / (1 - a) * (1 - a / a_prev))
+    z = xs[1] / sigma
+    assert_drawn_in_float64(z, "DDIM's noise z", "Draw z in x's dtype: torch.randn(x.shape, "
+                            "generator=generator, dtype=x.dtype).")
+    assert_moments(z, torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64),
+                   "the noise DDIM added, divided by σ", DDIM_HINT)
 
 
 @fingerprint("ddim_sampling")

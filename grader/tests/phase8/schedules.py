@@ -15,6 +15,7 @@ from grader.tests.phase8._helpers import (
     FALSE_ALARM,
     Z_LIMIT,
     alpha_bar_of,
+    assert_drawn_in_float64,
     betas_linear,
     generator,
     randn,
@@ -188,6 +189,10 @@ def q_sample_draws_from_the_forward_marginal(m):
         raise CheckFailed("q_sample with the same generator seed should give the same draws and "
                           "another seed different ones.",
                           "Draw ε with torch.randn(x0.shape, generator=generator, dtype=...).")
+    a = alpha_bar[t].numpy()[:, None]
+    assert_drawn_in_float64((draws - np.sqrt(a) * x0.numpy()) / np.sqrt(1 - a), "the noise ε",
+                            "Draw ε in x0's dtype: torch.randn(x0.shape, generator=generator, "
+                            "dtype=x0.dtype).")
     for half, step in ((slice(0, n // 2), 5), (slice(n // 2, n), 60)):
         a = float(alpha_bar[step])
         sample = draws[half]

@@ -121,6 +121,12 @@ def denoiser_time_table_is_a_fixed_sinusoidal_buffer(m):
                           "self.register_buffer('time_table', sinusoidal_table(T, time_dim)).")
     assert_close(as_array(table, "time_table").astype(np.float64), _table(50, 8).numpy(),
                  "time_table", rtol=1e-6, atol=1e-6, hint=TABLE_HINT)
+    keys = run_probe(m, "phase8.state_dict_keys", run_probe(m, "phase8.build", m.Denoiser,
+                                                            SMALL, 0, None))
+    if "time_table" in keys:
+        raise CheckFailed("time_table is in the Denoiser's state_dict: it is rebuilt from T and "
+                          "time_dim, so it should not be saved.",
+                          "register_buffer('time_table', …, persistent=False).")
     defaults = {"data_dim": 2, "hidden_dim": 128, "num_layers": 3, "time_dim": 32, "T": 1000}
     model = run_probe(m, "phase8.build", m.Denoiser, {}, 0, None)
     state = run_probe(m, "phase8.state", model)
@@ -182,9 +188,9 @@ def _gaussian_data(n: int = 4096, seed: int = 0) -> torch.Tensor:
 def training_fits_the_exact_noise_predictor(m):
     """train_denoiser on N(μ, Σ) data with a per-step affine model ε̂ = W_t x + c_t (which contains
     the exact predictor) brings every W_t within 12% and c_t within 20% of the exact
-    √(1 − ᾱ_t) V_t⁻¹ and −√(1 − ᾱ_t) V_t⁻¹ √ᾱ_t μ (600 steps, lr 0.05, T = 10)."""
+    √(1 − ᾱ_t) V_t⁻¹ and −√(1 − ᾱ_t) V_t⁻¹ √ᾱ_t μ (400 steps, lr 0.05, T = 10)."""
     model = run_probe(m, "phase8.affine_per_step", T_FIT, 2)
-    m.train_denoiser(model, _gaussian_data(), BETAS_FIT, steps=600, batch_size=256, lr=0.05,
+    m.train_denoiser(model, _gaussian_data(), BETAS_FIT, steps=400, batch_size=256, lr=0.05,
                      warmup_steps=20, generator=generator(m, 1))
     weight = as_array(fetch(model.weight), "W").astype(np.float64)
     bias = as_array(fetch(model.bias), "c").astype(np.float64)
@@ -204,8 +210,9 @@ def training_fits_the_exact_noise_predictor(m):
 
 @check("ddpm_training", "invariant", weight=2)
 def training_returns_the_losses_and_follows_its_arguments(m):
-    """train_denoiser returns one loss per step (steps,), shows the model batch_size rows each
-    step, gives the same losses for the same generator seed, and leaves the data unchanged."""
+    """train_denoiser puts the model in training mode, returns one loss per step (steps,) in the
+    data's dtype, shows the model batch_size rows each step, gives the same losses for the same
+    generator seed, and leaves the data unchanged."""
     data = _gaussian_data(512)
     original = data.clone()
     model = recorder(m, run_probe(m, "phase8.affine_per_step", T_FIT, 2))
@@ -225,6 +232,39 @@ def training_returns_the_losses_and_follows_its_arguments(m):
     if not np.array_equal(losses, again):
         raise CheckFailed("train_denoiser with the same generator seed gave different losses.",
                           "Draw the batch, t and ε with the generator you are given.")
+    if losses.dtype != np.float32:
+        raise CheckFailed(f"the losses of a float32 run have dtype {losses.dtype}, expected "
+                          f"float32 (the loss's own dtype).")
+    model = run_probe(m, "phase8.affine_per_step", T_FIT, 2)
+    model.eval()
+    losses = as_array(m.train_denoiser(model, data.double(), BETAS_FIT, steps=2, batch_size=8,
+                                       warmup_steps=1, generator=generator(m, 2)), "the losses")
+    if losses.dtype != np.float64 or fetch(model.training) is not True:
+        raise CheckFailed(f"with float64 data the losses have dtype {losses.dtype} (expected "
+                          f"float64), and the model is in training mode: "
+                          f"{fetch(model.training)} (expected True).",
+                          "Call model.train() first; return torch.stack of the detached losses.")
+
+
+@check("ddpm_training", "invariant")
+def training_draws_batch_rows_uniformly(m):
+    """The batches are rows of the data drawn uniformly with replacement: over 20 steps of 256,
+    each of 4 far-apart rows is drawn about equally often (χ² test, false alarm below 1e-6)."""
+    data = torch.tensor([[0.0, 0.0], [100.0, 0.0], [200.0, 0.0], [300.0, 0.0]])
+    model = recorder(m, run_probe(m, "phase8.affine_per_step", T_FIT, 2))
+    m.train_denoiser(model, data, BETAS_FIT, steps=20, batch_size=256, warmup_steps=2,
+                     generator=generator(m, 6))
+    xs, ts = recorded(m, model)
+    ab = alpha_bar_of(BETAS_FIT).numpy()
+    rows = np.concatenate([np.rint(x[:, 0] / (100 * np.sqrt(ab[t.astype(int)]))) for x, t in
+                           zip(xs, ts, strict=True)])
+    counts = np.array([(rows == r).sum() for r in range(4)])
+    expected = len(rows) / 4
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    if counts.sum() != len(rows) or chi2 > 31.0:  # χ² with 3 d.o.f.: P(> 31) ≈ 8e-7
+        raise CheckFailed(f"the batches drew the 4 data rows {counts.tolist()} times (of "
+                          f"{len(rows)}; χ² = {chi2:.1f} > 31): not uniformly.",
+                          "torch.randint(0, len(data), (batch_size,), generator=generator).")
 
 
 @check("ddpm_training", "oracle", weight=2)
