@@ -15,9 +15,10 @@ Memory. One budget covers a grading run (`--memory`, default 768 MiB: Gradescope
 The judge's share is fixed by measurement: its peak resident set on phases 0–5 is 250–320 MiB
 (it imports torch for the oracles), plus two copies of the largest reply it accepts; the worker
 gets the rest (400 MiB by default). Measured worker peaks, sandbox included: 60 MiB on the NumPy
-phases, 240–350 MiB on the torch phases (bench/memory.py prints them). The worker's limit is enforced on resident memory, which is
-what a container's OOM killer counts, by a watchdog in the judge that sums the RSS of the
-worker's process tree every 50 ms while a call is in flight and kills it past the limit.
+phases, 240–350 MiB on the torch phases (bench/memory.py prints them). The worker's limit is
+enforced on resident memory, which is what a container's OOM killer counts, by a watchdog in
+the judge that sums the RSS of the worker's process tree every 50 ms while a call is in flight
+and kills it past the limit.
 RLIMIT_AS counts address space, and torch reserves ~350 MiB more of it than it touches at import,
 so it is only a backstop, set 768 MiB above the resident limit: it turns one gigantic allocation
 into a MemoryError at once. A memory cgroup would be the best enforcement, but cgroup v2 with a
@@ -584,8 +585,12 @@ def _observations(reply: dict) -> list[dict]:
             continue
         for entry in entries[:8]:
             if isinstance(entry, dict):
-                found.append({"what": what, **{k: str(entry.get(k, ""))[:120]
-                                               for k in ("call", "arg", "output")}})
+                found.append(
+                    {
+                        "what": what,
+                        **{k: str(entry.get(k, ""))[:120] for k in ("call", "arg", "output")},
+                    }
+                )
     return found
 
 

@@ -168,7 +168,7 @@ def test_a_check_can_state_the_reply_it_expects(tmp_path):
 def test_the_derived_cap_grows_with_the_inputs(tmp_path):
     with _session(tmp_path, BIG) as session:
         m = session.module()
-        x = np.zeros((600, 1000))  # 4.8 MB in: 32 × that passes the ceiling (32 MiB)
+        x = np.zeros((600, 1000))  # 4.8 MB in: 32 × that passes the ceiling (24 MiB)
         assert m.same(x).shape == x.shape
 
 

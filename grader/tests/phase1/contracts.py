@@ -17,8 +17,12 @@ def _randn(seed: int, *shape: int, dtype=torch.float64) -> torch.Tensor:
 
 
 def _weights(dt, gates: int) -> list[torch.Tensor]:
-    return [_randn(1, gates * H, I, dtype=dt), _randn(2, gates * H, H, dtype=dt),
-            _randn(3, gates * H, dtype=dt), _randn(4, gates * H, dtype=dt)]
+    return [
+        _randn(1, gates * H, I, dtype=dt),
+        _randn(2, gates * H, H, dtype=dt),
+        _randn(3, gates * H, dtype=dt),
+        _randn(4, gates * H, dtype=dt),
+    ]
 
 
 def _step(name: str, gates: int, state: bool = False, outputs="float") -> Numeric:
@@ -43,8 +47,9 @@ def _sequence(name: str, outputs, **kwargs) -> Numeric:
         model = seeded_module(m, getattr(m, name), I, H, **kwargs)
         return model.to(dt), [_randn(9, B, T, I, dtype=dt)], {}
 
-    return Numeric(f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})", build,
-                   outputs=outputs)
+    return Numeric(
+        f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})", build, outputs=outputs
+    )
 
 
 def _bptt(m, dt):
@@ -56,8 +61,10 @@ PRED, TARGET = torch.tensor([0, 2, 1, 2, 0, 1]), torch.tensor([0, 1, 1, 2, 2, 1]
 
 DECLARED = {
     "rnn_cell": [_step("rnn_step", 1), _cell("RNNCell"), _cell("RNNCell", nonlinearity="relu")],
-    "lstm_cell": [_step("lstm_step", 4, state=True, outputs=("float", "float")),
-                  _cell("LSTMCell", outputs=("float", "float"))],
+    "lstm_cell": [
+        _step("lstm_step", 4, state=True, outputs=("float", "float")),
+        _cell("LSTMCell", outputs=("float", "float")),
+    ],
     "gru_cell": [_step("gru_step", 3), _cell("GRUCell")],
     "peephole_lstm": [_cell("PeepholeLSTMCell", outputs=("float", "float"))],
     "multilayer_rnn": [
@@ -66,18 +73,34 @@ DECLARED = {
     ],
     "manual_bptt": [Numeric("TanhRNNFunction.apply", _bptt)],
     "sequence_classifier": [
-        Numeric("SequenceClassifier", lambda m, dt: (
-            seeded_module(m, m.SequenceClassifier, I, H, 3).to(dt),
-            [_randn(12, B, T, I, dtype=dt)], {})),
+        Numeric(
+            "SequenceClassifier",
+            lambda m, dt: (
+                seeded_module(m, m.SequenceClassifier, I, H, 3).to(dt),
+                [_randn(12, B, T, I, dtype=dt)],
+                {},
+            ),
+        ),
     ],
     "metrics": [
-        Numeric("accuracy", lambda m, dt: (m.accuracy, [PRED, TARGET], {}),
-                outputs="scalar", dtypes=("float64",)),
-        Numeric("confusion_matrix", lambda m, dt: (m.confusion_matrix, [PRED, TARGET, 3], {}),
-                outputs="int", dtypes=("float64",)),
-        Numeric("precision_recall_f1",
-                lambda m, dt: (m.precision_recall_f1, [PRED, TARGET, 3], {"average": None}),
-                outputs=(None, None, None), dtypes=("float64",)),
+        Numeric(
+            "accuracy",
+            lambda m, dt: (m.accuracy, [PRED, TARGET], {}),
+            outputs="scalar",
+            dtypes=("float64",),
+        ),
+        Numeric(
+            "confusion_matrix",
+            lambda m, dt: (m.confusion_matrix, [PRED, TARGET, 3], {}),
+            outputs="int",
+            dtypes=("float64",),
+        ),
+        Numeric(
+            "precision_recall_f1",
+            lambda m, dt: (m.precision_recall_f1, [PRED, TARGET, 3], {"average": None}),
+            outputs=(None, None, None),
+            dtypes=("float64",),
+        ),
     ],
 }
 

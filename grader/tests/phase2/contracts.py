@@ -31,18 +31,26 @@ def _module(name: str, args: tuple, inputs, outputs="float", label: str = "", **
 
 
 def _qkv(dt):
-    return [_randn(4, B, T, E, dtype=dt), _randn(5, B, T, E, dtype=dt), _randn(6, B, T, E, dtype=dt)]
+    return [_randn(seed, B, T, E, dtype=dt) for seed in (4, 5, 6)]
 
 
 DECLARED = {
     "attn_masked_softmax": [
-        Numeric("masked_softmax",
-                lambda m, dt: (m.masked_softmax, [_randn(1, B, T, T, dtype=dt), KEEP], {})),
+        Numeric(
+            "masked_softmax",
+            lambda m, dt: (m.masked_softmax, [_randn(1, B, T, T, dtype=dt), KEEP], {}),
+        ),
     ],
     "attn_scoring": [
-        Numeric("attend", lambda m, dt: (m.attend, [_randn(2, B, T, T, dtype=dt),
-                                                    _randn(3, B, T, E, dtype=dt), KEEP], {}),
-                outputs=("float", "float")),
+        Numeric(
+            "attend",
+            lambda m, dt: (
+                m.attend,
+                [_randn(2, B, T, T, dtype=dt), _randn(3, B, T, E, dtype=dt), KEEP],
+                {},
+            ),
+            outputs=("float", "float"),
+        ),
         _module("AdditiveAttention", (E, E, 6), lambda dt: _qkv(dt), ("float", "float")),
         _module("MultiplicativeAttention", (E,), lambda dt: _qkv(dt), ("float", "float")),
     ],
@@ -50,10 +58,15 @@ DECLARED = {
         Numeric("additive_mask", lambda m, dt: (m.additive_mask, [KEEP], {"dtype": dt})),
     ],
     "attn_sdpa": [
-        Numeric("scaled_dot_product_attention",
-                lambda m, dt: (m.scaled_dot_product_attention, _qkv(dt),
-                               {"attn_mask": KEEP, "is_causal": True}),
-                outputs=("float", "float")),
+        Numeric(
+            "scaled_dot_product_attention",
+            lambda m, dt: (
+                m.scaled_dot_product_attention,
+                _qkv(dt),
+                {"attn_mask": KEEP, "is_causal": True},
+            ),
+            outputs=("float", "float"),
+        ),
     ],
     "attn_mha": [
         _module("MultiHeadAttention", (E, H), lambda dt: _qkv(dt), ("float", "float")),
@@ -62,8 +75,10 @@ DECLARED = {
         _module("CrossAttention", (E, H), lambda dt: _qkv(dt)[:2], ("float", None)),
     ],
     "attn_banded": [
-        Numeric("banded_attention",
-                lambda m, dt: (m.banded_attention, _qkv(dt), {"window": 2, "causal": False})),
+        Numeric(
+            "banded_attention",
+            lambda m, dt: (m.banded_attention, _qkv(dt), {"window": 2, "causal": False}),
+        ),
     ],
     "attn_positional": [
         Numeric("sinusoidal_table", lambda m, dt: (m.sinusoidal_table, [T, E], {"dtype": dt})),

@@ -28,21 +28,35 @@ def _loss(name: str, inputs, **kwargs) -> Numeric:
 DECLARED = {
     "cross_entropy_loss": [
         _loss("cross_entropy", lambda dt: [_randn(1, N, C, dtype=dt), LABELS]),
-        _loss("cross_entropy", lambda dt: [_randn(1, N, C, dtype=dt), LABELS],
-              reduction="none", label_smoothing=0.1),
+        _loss(
+            "cross_entropy",
+            lambda dt: [_randn(1, N, C, dtype=dt), LABELS],
+            reduction="none",
+            label_smoothing=0.1,
+        ),
     ],
     "binary_losses": [
-        _loss("bce_with_logits", lambda dt: [_randn(2, N, C, dtype=dt),
-                                             (_randn(3, N, C) > 0).to(dt)]),
-        _loss("sigmoid_focal_loss", lambda dt: [_randn(2, N, C, dtype=dt),
-                                                (_randn(3, N, C) > 0).to(dt)]),
+        _loss(
+            "bce_with_logits", lambda dt: [_randn(2, N, C, dtype=dt), (_randn(3, N, C) > 0).to(dt)]
+        ),
+        _loss(
+            "sigmoid_focal_loss",
+            lambda dt: [_randn(2, N, C, dtype=dt), (_randn(3, N, C) > 0).to(dt)],
+        ),
     ],
     "metric_losses": [
-        _loss("contrastive_loss", lambda dt: [_randn(4, N, D, dtype=dt), _randn(5, N, D, dtype=dt),
-                                              SAME.to(dt)]),
-        _loss("triplet_margin_loss", lambda dt: [_randn(6, N, D, dtype=dt),
-                                                 _randn(7, N, D, dtype=dt),
-                                                 _randn(8, N, D, dtype=dt)]),
+        _loss(
+            "contrastive_loss",
+            lambda dt: [_randn(4, N, D, dtype=dt), _randn(5, N, D, dtype=dt), SAME.to(dt)],
+        ),
+        _loss(
+            "triplet_margin_loss",
+            lambda dt: [
+                _randn(6, N, D, dtype=dt),
+                _randn(7, N, D, dtype=dt),
+                _randn(8, N, D, dtype=dt),
+            ],
+        ),
         _loss("info_nce", lambda dt: [_randn(9, N, D, dtype=dt), _randn(10, N, D, dtype=dt)]),
         _loss("nt_xent", lambda dt: [_randn(11, N, D, dtype=dt), _randn(12, N, D, dtype=dt)]),
     ],

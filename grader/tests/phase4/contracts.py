@@ -31,18 +31,28 @@ def _x(dt):
 DECLARED = {
     "blocks_erf": [Numeric("erf", lambda m, dt: (m.erf, [_randn(2, 3, 4, dtype=dt) * 2], {}))],
     "blocks_gelu": [
-        Numeric(f"gelu(approximate={a!r})",
-                lambda m, dt, a=a: (m.gelu, [_randn(3, 3, 4, dtype=dt) * 2], {"approximate": a}))
+        Numeric(
+            f"gelu(approximate={a!r})",
+            lambda m, dt, a=a: (m.gelu, [_randn(3, 3, 4, dtype=dt) * 2], {"approximate": a}),
+        )
         for a in ("none", "tanh")
-    ] + [_module("GELU", (), _x, approximate="tanh")],
+    ]
+    + [_module("GELU", (), _x, approximate="tanh")],
     "blocks_layernorm": [
-        Numeric("layer_norm", lambda m, dt: (m.layer_norm, [*_x(dt), (D,), _randn(4, D, dtype=dt),
-                                                            _randn(5, D, dtype=dt)], {})),
+        Numeric(
+            "layer_norm",
+            lambda m, dt: (
+                m.layer_norm,
+                [*_x(dt), (D,), _randn(4, D, dtype=dt), _randn(5, D, dtype=dt)],
+                {},
+            ),
+        ),
         _module("LayerNorm", (D,), _x),
     ],
     "blocks_rmsnorm": [
-        Numeric("rms_norm", lambda m, dt: (m.rms_norm, [*_x(dt), (D,), _randn(6, D, dtype=dt)],
-                                           {})),
+        Numeric(
+            "rms_norm", lambda m, dt: (m.rms_norm, [*_x(dt), (D,), _randn(6, D, dtype=dt)], {})
+        ),
         _module("RMSNorm", (D,), _x),
     ],
     "blocks_ffn": [_module("PositionwiseFeedForward", (D, F), _x)],
@@ -51,8 +61,12 @@ DECLARED = {
         for norm_first in (False, True)
     ],
     "blocks_decoder_layer": [
-        _module("TransformerDecoderLayer", (D, H, F),
-                lambda dt: [*_x(dt), _randn(7, B, T + 1, D, dtype=dt)], dropout=0.0)
+        _module(
+            "TransformerDecoderLayer",
+            (D, H, F),
+            lambda dt: [*_x(dt), _randn(7, B, T + 1, D, dtype=dt)],
+            dropout=0.0,
+        )
     ],
 }
 

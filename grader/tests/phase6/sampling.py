@@ -234,7 +234,7 @@ def sampling_outputs(m):
     def greedy():
         _, student = paired_gpts(m, 301)
         return run_probe(m, "phase6.generate", student, randint(302, 23, 1, 3),
-                         {"max_new_tokens": 6, "temperature": 0.0, "use_cache": False})["tokens"]
+                         {"max_new_tokens": 12, "temperature": 0.0, "use_cache": False})["tokens"]
 
     outputs["greedy"] = safely(greedy)
     return outputs

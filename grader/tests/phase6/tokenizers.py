@@ -39,27 +39,43 @@ SPECIAL = (
 TEXTS = st.text(st.characters(codec="utf-8"), max_size=30)
 FILE_NUMBERS = count()  # a new file name for every save: the worker's directory outlives a check
 
-ROUND_TRIP_HINT = ("Every character must come back: encode each one, decode by looking the ids up "
-                   "again, and keep the characters in order.")
-LAYOUT_HINT = ("Ids are positions in the sorted vocabulary: fit uses sorted(set(text)), so 'a' "
-               "(U+0061) comes before 'b' whatever the order in which they appear.")
-TRAIN_HINT = ("Count every adjacent pair of ids over every piece, weighted by how often the piece "
-              "occurs; merge the most frequent one (ties: the smallest pair), then update the "
-              "counts of exactly the pieces that held it — subtract their old pairs, add their new "
-              "ones.")
-MERGE_HINT = ("Scan left to right; when ids[i], ids[i+1] is the pair, emit new_id and jump two "
-              "places, otherwise emit ids[i] and move one: [a, a, a] with (a, a) gives [new, a].")
-ORDER_HINT = ("Within a piece, merge the pair that was LEARNED first (the lowest rank), "
-              "repeatedly — that replays training. Merging left to right, or by the latest rank, "
-              "gives other tokens.")
-SPECIAL_HINT = ("Cut the text at the special tokens first (longest first where they overlap), "
-                "give each its single id 256 + len(merges) + i, and pre-tokenize and merge only "
-                "the text between them.")
-DECODE_HINT = ("Join the bytes of all ids first, then decode once with "
-               "bytes.decode('utf-8', errors='replace'): one character may span two tokens, and "
-               "invalid bytes become U+FFFD instead of raising.")
-STREAM_HINT = ("A chunk may end in the middle of a word or of a special token: keep the last "
-               "pieces of the buffer back until the next chunk (or the end) shows how they end.")
+ROUND_TRIP_HINT = (
+    "Every character must come back: encode each one, decode by looking the ids up "
+    "again, and keep the characters in order."
+)
+LAYOUT_HINT = (
+    "Ids are positions in the sorted vocabulary: fit uses sorted(set(text)), so 'a' "
+    "(U+0061) comes before 'b' whatever the order in which they appear."
+)
+TRAIN_HINT = (
+    "Count every adjacent pair of ids over every piece, weighted by how often the piece "
+    "occurs; merge the most frequent one (ties: the smallest pair), then update the "
+    "counts of exactly the pieces that held it — subtract their old pairs, add their new "
+    "ones."
+)
+MERGE_HINT = (
+    "Scan left to right; when ids[i], ids[i+1] is the pair, emit new_id and jump two "
+    "places, otherwise emit ids[i] and move one: [a, a, a] with (a, a) gives [new, a]."
+)
+ORDER_HINT = (
+    "Within a piece, merge the pair that was LEARNED first (the lowest rank), "
+    "repeatedly — that replays training. Merging left to right, or by the latest rank, "
+    "gives other tokens."
+)
+SPECIAL_HINT = (
+    "Cut the text at the special tokens first (longest first where they overlap), "
+    "give each its single id 256 + len(merges) + i, and pre-tokenize and merge only "
+    "the text between them."
+)
+DECODE_HINT = (
+    "Join the bytes of all ids first, then decode once with "
+    "bytes.decode('utf-8', errors='replace'): one character may span two tokens, and "
+    "invalid bytes become U+FFFD instead of raising."
+)
+STREAM_HINT = (
+    "A chunk may end in the middle of a word or of a special token: keep the last "
+    "pieces of the buffer back until the next chunk (or the end) shows how they end."
+)
 
 
 # ---------------------------------------------------------------- the judge's side of the spec
@@ -75,8 +91,11 @@ def split_special(text: str, specials: list[str]) -> list[str]:
 
 def corpus(text: str, specials: list[str]) -> list[list[int]]:
     """The training corpus: the UTF-8 bytes of every pre-token piece outside special tokens."""
-    return [list(piece.encode("utf-8")) for part in split_special(text, specials)[::2]
-            for piece in PRETOKENIZE.findall(part)]
+    return [
+        list(piece.encode("utf-8"))
+        for part in split_special(text, specials)[::2]
+        for piece in PRETOKENIZE.findall(part)
+    ]
 
 
 def replace_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
@@ -139,8 +158,9 @@ def _merges(value, what: str) -> list[tuple[int, int]]:
         isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(i, int) for i in p)
         for p in value
     ):
-        raise CheckFailed(f"{what} returned {str(value)[:120]!r}, expected a list of (int, int) "
-                          "pairs.")
+        raise CheckFailed(
+            f"{what} returned {str(value)[:120]!r}, expected a list of (int, int) pairs."
+        )
     return [(int(a), int(b)) for a, b in value]
 
 
@@ -155,10 +175,14 @@ def _show(ids: list[int], limit: int = 16) -> str:
 
 
 def _first_difference(got: list, expected: list) -> str:
-    k = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
-             min(len(got), len(expected)))
-    return (f"got {_show(got)} ({len(got)} ids), expected {_show(expected)} ({len(expected)} "
-            f"ids); first difference at index {k}")
+    k = next(
+        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
+        min(len(got), len(expected)),
+    )
+    return (
+        f"got {_show(got)} ({len(got)} ids), expected {_show(expected)} ({len(expected)} "
+        f"ids); first difference at index {k}"
+    )
 
 
 def raises_value_error(call, what: str, hint: str = "") -> None:
@@ -172,9 +196,11 @@ def leaves_lists_alone(m, function, args: list, what: str):
     if out["changed"] or out["aliased"]:
         k = (out["changed"] or out["aliased"])[0]
         did = "changed" if out["changed"] else "returned"
-        raise CheckFailed(f"{what} {did} its argument {k + 1}, the list {str(args[k])[:60]}, "
-                          "instead of building a new list.",
-                          "Inputs are not changed in place: build the result in a new list.")
+        raise CheckFailed(
+            f"{what} {did} its argument {k + 1}, the list {str(args[k])[:60]}, "
+            "instead of building a new list.",
+            "Inputs are not changed in place: build the result in a new list.",
+        )
     return out["result"]
 
 
@@ -203,17 +229,22 @@ def char_round_trip_with_sorted_ids(m):
         tok = m.CharTokenizer.fit(text)
         vocab = sorted(set(text))
         if fetch(tok.vocab_size) != len(vocab):
-            raise CheckFailed(f"vocab_size is {fetch(tok.vocab_size)} for a text with "
-                              f"{len(vocab)} distinct characters.", LAYOUT_HINT)
+            raise CheckFailed(
+                f"vocab_size is {fetch(tok.vocab_size)} for a text with "
+                f"{len(vocab)} distinct characters.",
+                LAYOUT_HINT,
+            )
         ids = _ids(tok.encode(text), "encode")
         expected = [vocab.index(c) for c in text]
         if ids != expected:
-            raise CheckFailed(f"encode({text[:30]!r}): {_first_difference(ids, expected)}.",
-                              LAYOUT_HINT)
+            raise CheckFailed(
+                f"encode({text[:30]!r}): {_first_difference(ids, expected)}.", LAYOUT_HINT
+            )
         back = _text(tok.decode(ids), "decode")
         if back != text:
-            raise CheckFailed(f"decode(encode(s)) gave {back[:40]!r} for s = {text[:40]!r}.",
-                              ROUND_TRIP_HINT)
+            raise CheckFailed(
+                f"decode(encode(s)) gave {back[:40]!r} for s = {text[:40]!r}.", ROUND_TRIP_HINT
+            )
 
     for text in (UNICODE, ENGLISH, "ba", "x"):
         body(text)
@@ -230,41 +261,56 @@ def char_unknown_characters_follow_the_policy(m):
     """Without unk, encode raises ValueError for a character not in the vocabulary; with unk,
     every unknown character becomes unk's id; decode raises ValueError for an out-of-range id."""
     tok = m.CharTokenizer.fit("abc")
-    unknown_hint = ("With unk=None an unknown character is an error: raise ValueError naming it "
-                    "and its index in the text (a KeyError is not the documented error).")
-    raises_value_error(lambda: tok.encode("abz"), "encode('abz') with vocabulary 'abc'",
-                       unknown_hint)
+    unknown_hint = (
+        "With unk=None an unknown character is an error: raise ValueError naming it "
+        "and its index in the text (a KeyError is not the documented error)."
+    )
+    raises_value_error(
+        lambda: tok.encode("abz"), "encode('abz') with vocabulary 'abc'", unknown_hint
+    )
     try:
         tok.encode("cab🎉acz")
     except StudentError as error:
         if error.not_implemented or error.forbidden:
             raise
         if "🎉" not in error.message or "3" not in error.message:
-            raise CheckFailed(f"encode('cab🎉acz') raised {error.type}: {error.message!r}; the "
-                              "message should name the first unknown character, '🎉', and its "
-                              "index, 3.", unknown_hint) from None
+            raise CheckFailed(
+                f"encode('cab🎉acz') raised {error.type}: {error.message!r}; the "
+                "message should name the first unknown character, '🎉', and its "
+                "index, 3.",
+                unknown_hint,
+            ) from None
     tok = m.CharTokenizer.fit("cab", unk="?")
     vocab = sorted("abc?")
     if fetch(tok.vocab_size) != 4:
-        raise CheckFailed(f"fit('cab', unk='?') has vocab_size {fetch(tok.vocab_size)}, expected "
-                          "4: unk belongs to the vocabulary.", "fit adds unk to the characters.")
+        raise CheckFailed(
+            f"fit('cab', unk='?') has vocab_size {fetch(tok.vocab_size)}, expected "
+            "4: unk belongs to the vocabulary.",
+            "fit adds unk to the characters.",
+        )
     got = _ids(tok.encode("a?xcz🎉"), "encode('a?xcz🎉') with unk='?'")
     unk = vocab.index("?")
     expected = [vocab.index("a"), unk, unk, vocab.index("c"), unk, unk]
     if got != expected:
-        raise CheckFailed(f"with unk='?' and vocabulary {vocab}, encode('a?xcz🎉'): "
-                          f"{_first_difference(got, expected)}.",
-                          "Unknown characters map to the id of unk, which is sorted in with the "
-                          "other characters.")
+        raise CheckFailed(
+            f"with unk='?' and vocabulary {vocab}, encode('a?xcz🎉'): "
+            f"{_first_difference(got, expected)}.",
+            "Unknown characters map to the id of unk, which is sorted in with the "
+            "other characters.",
+        )
     both = m.CharTokenizer.fit("ab?", unk="?")
     if _ids(both.encode("?q"), "encode") != [0, 0]:
-        raise CheckFailed("with '?' both in the text and as unk, encode('?q') must give its one id "
-                          "twice.", "unk is added to the vocabulary only once.")
+        raise CheckFailed(
+            "with '?' both in the text and as unk, encode('?q') must give its one id twice.",
+            "unk is added to the vocabulary only once.",
+        )
     for bad in ([0, 4], [-1]):
-        raises_value_error(lambda bad=bad: tok.decode(bad),
-                           f"decode({bad}) with vocab_size 4",
-                           "Check 0 <= id < vocab_size: a negative id would silently index from "
-                           "the end of the list.")
+        raises_value_error(
+            lambda bad=bad: tok.decode(bad),
+            f"decode({bad}) with vocab_size 4",
+            "Check 0 <= id < vocab_size: a negative id would silently index from "
+            "the end of the list.",
+        )
 
 
 @check("tok_char", "invariant")
@@ -276,8 +322,9 @@ def char_constructor_checks_its_vocabulary(m):
         raise CheckFailed("CharTokenizer(chars) must use the given order: id i is chars[i].")
     raises_value_error(lambda: m.CharTokenizer(["a", "b", "a"]), "CharTokenizer(['a', 'b', 'a'])")
     raises_value_error(lambda: m.CharTokenizer(["ab", "c"]), "CharTokenizer(['ab', 'c'])")
-    raises_value_error(lambda: m.CharTokenizer(["a", "b"], unk="?"),
-                       "CharTokenizer(['a', 'b'], unk='?')")
+    raises_value_error(
+        lambda: m.CharTokenizer(["a", "b"], unk="?"), "CharTokenizer(['a', 'b'], unk='?')"
+    )
 
 
 @check("tok_char", "invariant")
@@ -290,8 +337,10 @@ def char_save_then_load_gives_the_same_tokenizer(m):
         loaded = m.CharTokenizer.load(path)
         text = UNICODE[::-1] + "\"\\'"
         if _ids(loaded.encode(text), "the loaded encode") != _ids(tok.encode(text), "encode"):
-            raise CheckFailed(f"after save and load (unk={unk!r}) encode gives different ids.",
-                              "Store the characters in id order (JSON handles any character).")
+            raise CheckFailed(
+                f"after save and load (unk={unk!r}) encode gives different ids.",
+                "Store the characters in id order (JSON handles any character).",
+            )
         if unk is not None:
             got = _ids(loaded.encode("§"), "the loaded encode('§')")
             if got != _ids(tok.encode("§"), "encode('§')"):
@@ -321,8 +370,9 @@ def char_outputs(m):
 # ---------------------------------------------------------------- 6.1.2 BPE training
 
 
-def verify_training(m, text: str, vocab_size: int, specials: list[str], what: str,
-                    verified: int | None = None) -> None:
+def verify_training(
+    m, text: str, vocab_size: int, specials: list[str], what: str, verified: int | None = None
+) -> None:
     """Replay the student's merges on the corpus, recounting every pair before each one (before
     the first `verified` merges only, when given: the others are checked to be well formed)."""
     merges = _merges(m.train_bpe(text, vocab_size, specials), f"train_bpe on {what}")
@@ -334,20 +384,29 @@ def verify_training(m, text: str, vocab_size: int, specials: list[str], what: st
             for p in pairwise(ids):
                 counts[p] += frequency
         if k >= wanted or not counts:
-            raise CheckFailed(f"train_bpe on {what} with vocab_size {vocab_size} returned "
-                              f"{len(merges)} merges; expected {min(k, wanted)}: vocab_size = 256 "
-                              f"+ len(merges) + {len(specials)} special tokens, and training stops "
-                              "when no piece has two ids left.", TRAIN_HINT)
+            raise CheckFailed(
+                f"train_bpe on {what} with vocab_size {vocab_size} returned "
+                f"{len(merges)} merges; expected {min(k, wanted)}: vocab_size = 256 "
+                f"+ len(merges) + {len(specials)} special tokens, and training stops "
+                "when no piece has two ids left.",
+                TRAIN_HINT,
+            )
         best = min(counts, key=lambda p: (-counts[p], p))
         if pair != best:
             ties = sorted(p for p in counts if counts[p] == counts[best])
-            why = (f"{pair} occurs {counts.get(pair, 0)} times, but {best} occurs "
-                   f"{counts[best]} times")
+            why = (
+                f"{pair} occurs {counts.get(pair, 0)} times, but {best} occurs {counts[best]} times"
+            )
             if counts.get(pair) == counts[best]:
-                why = (f"{pair} and {best} both occur {counts[best]} times (tied: "
-                       f"{ties[:5]}); the smallest pair wins the tie")
-            raise CheckFailed(f"train_bpe on {what}: merge {k} (new id {256 + k}) is {pair}, "
-                              f"expected {best}: {why}.", TRAIN_HINT)
+                why = (
+                    f"{pair} and {best} both occur {counts[best]} times (tied: "
+                    f"{ties[:5]}); the smallest pair wins the tie"
+                )
+            raise CheckFailed(
+                f"train_bpe on {what}: merge {k} (new id {256 + k}) is {pair}, "
+                f"expected {best}: {why}.",
+                TRAIN_HINT,
+            )
         merged: Counter = Counter()
         for ids, frequency in pieces.items():
             if pair[0] in ids:
@@ -355,14 +414,20 @@ def verify_training(m, text: str, vocab_size: int, specials: list[str], what: st
             merged[ids] += frequency
         pieces = merged
     if verified is not None:
-        if len(merges) != wanted or any(not (0 <= a < 256 + k and 0 <= b < 256 + k)
-                                        for k, (a, b) in enumerate(merges)):
-            raise CheckFailed(f"train_bpe on {what} returned {len(merges)} merges, expected "
-                              f"{wanted} pairs of ids each defined before its merge.", TRAIN_HINT)
+        if len(merges) != wanted or any(
+            not (0 <= a < 256 + k and 0 <= b < 256 + k) for k, (a, b) in enumerate(merges)
+        ):
+            raise CheckFailed(
+                f"train_bpe on {what} returned {len(merges)} merges, expected "
+                f"{wanted} pairs of ids each defined before its merge.",
+                TRAIN_HINT,
+            )
     elif len(merges) < wanted and any(len(ids) > 1 for ids in pieces):
-        raise CheckFailed(f"train_bpe on {what} stopped after {len(merges)} merges; vocab_size "
-                          f"{vocab_size} asks for {wanted} and pairs are left to merge.",
-                          "Merge until len(merges) == vocab_size − 256 − len(special_tokens).")
+        raise CheckFailed(
+            f"train_bpe on {what} stopped after {len(merges)} merges; vocab_size "
+            f"{vocab_size} asks for {wanted} and pairs are left to merge.",
+            "Merge until len(merges) == vocab_size − 256 − len(special_tokens).",
+        )
 
 
 @check("tok_bpe_train", "oracle")
@@ -378,9 +443,15 @@ def merge_pair_replaces_left_to_right_without_overlap(m):
                 f"merge_pair({ids}, {pair}, 300): {_first_difference(got, expected)}.", MERGE_HINT
             )
 
-    for ids, pair in (([97, 97, 97, 98], (97, 97)), ([97, 97, 97, 97], (97, 97)),
-                      ([1, 2, 1, 2, 1], (2, 1)), ([1, 2], (2, 1)), ([], (1, 1)), ([5], (5, 5)),
-                      ([1, 2, 3, 1, 2], (1, 2))):
+    for ids, pair in (
+        ([97, 97, 97, 98], (97, 97)),
+        ([97, 97, 97, 97], (97, 97)),
+        ([1, 2, 1, 2, 1], (2, 1)),
+        ([1, 2], (2, 1)),
+        ([], (1, 1)),
+        ([5], (5, 5)),
+        ([1, 2, 3, 1, 2], (1, 2)),
+    ):
         body(ids, pair)
         leaves_lists_alone(m, m.merge_pair, [ids, pair, 300], f"merge_pair({ids}, {pair}, 300)")
     leaves_lists_alone(m, m.merge_pair, [[7, 8], (1, 2), 300], "merge_pair([7, 8], (1, 2), 300)")
@@ -397,10 +468,13 @@ def wikipedia_example_aaabdaaabac(m):
     if merges != expected:
         hint = TRAIN_HINT
         if merges[1:2] == [(256, 97)]:
-            hint = ("(97, 98) and (256, 97) both occur twice after the first merge: the smallest "
-                    "pair wins the tie, compared as tuples of ids.")
-        raise CheckFailed(f'train_bpe("aaabdaaabac", 259) returned {merges}, expected {expected}.',
-                          hint)
+            hint = (
+                "(97, 98) and (256, 97) both occur twice after the first merge: the smallest "
+                "pair wins the tie, compared as tuples of ids."
+            )
+        raise CheckFailed(
+            f'train_bpe("aaabdaaabac", 259) returned {merges}, expected {expected}.', hint
+        )
     ids = list(WIKIPEDIA.encode())
     for k, pair in enumerate(merges):
         ids = replace_pair(ids, pair, 256 + k)
@@ -413,13 +487,18 @@ def every_merge_is_the_most_frequent_pair(m):
     """Recounted in the judge after each of your merges, every merge is the most frequent
     adjacent pair of the corpus as merged so far (ties to the smallest pair), on English,
     Unicode and runs like "aaaa" whose pairs overlap."""
-    cases = [(ENGLISH, 256 + 60, "an English paragraph"),
-             (UNICODE * 3, 256 + 40, "Unicode text (UTF-8 bytes)"),
-             ("aaaa aaaaa aaa aaaaaaa bbbbbbbb abab", 256 + 10, "runs of one letter")]
+    cases = [
+        (ENGLISH, 256 + 60, "an English paragraph"),
+        (UNICODE * 3, 256 + 40, "Unicode text (UTF-8 bytes)"),
+        ("aaaa aaaaa aaa aaaaaaa bbbbbbbb abab", 256 + 10, "runs of one letter"),
+    ]
     for text, vocab_size, what in cases:
         verify_training(m, text, vocab_size, [], what)
-    property_holds(lambda text: verify_training(m, text, 256 + 8, [], f"{text!r}"),
-                   st.text("ab c\n", max_size=30), examples=15)
+    property_holds(
+        lambda text: verify_training(m, text, 256 + 8, [], f"{text!r}"),
+        st.text("ab c\n", max_size=30),
+        examples=15,
+    )
 
 
 @check("tok_bpe_train", "invariant", weight=2)
@@ -427,13 +506,17 @@ def special_tokens_are_never_counted_or_merged(m):
     """With special tokens, training counts only the text between them: the merges are the
     most frequent pairs of that text, and vocab_size includes the special tokens."""
     verify_training(m, SPECIAL, 256 + 12 + 2, [EOT, "<|sep|>"], "text full of special tokens")
-    leaves_lists_alone(m, m.train_bpe, [SPECIAL, 270, ["<|sep|>", EOT]],
-                       "train_bpe(text, 270, special_tokens)")
+    leaves_lists_alone(
+        m, m.train_bpe, [SPECIAL, 270, ["<|sep|>", EOT]], "train_bpe(text, 270, special_tokens)"
+    )
     merges = _merges(m.train_bpe(EOT * 20 + "ab", 300, [EOT]), "train_bpe")
     if merges != [(97, 98)]:
-        raise CheckFailed(f"train_bpe on {EOT!r} × 20 + 'ab' with special token {EOT!r} returned "
-                          f"{merges[:6]}…, expected [(97, 98)]: the special token's bytes are not "
-                          "part of the corpus.", SPECIAL_HINT)
+        raise CheckFailed(
+            f"train_bpe on {EOT!r} × 20 + 'ab' with special token {EOT!r} returned "
+            f"{merges[:6]}…, expected [(97, 98)]: the special token's bytes are not "
+            "part of the corpus.",
+            SPECIAL_HINT,
+        )
 
 
 @check("tok_bpe_train", "invariant")
@@ -443,10 +526,14 @@ def vocab_size_bounds_the_merges(m):
     for specials in ([], [EOT, "<|pad|>"]):
         merges = _merges(m.train_bpe(ENGLISH, 256 + len(specials), specials), "train_bpe")
         if merges:
-            raise CheckFailed(f"vocab_size 256 + {len(specials)} leaves room for no merge; "
-                              f"train_bpe returned {len(merges)}.")
-    raises_value_error(lambda: m.train_bpe(ENGLISH, 257, [EOT, "<|pad|>"]),
-                       "train_bpe(text, 257, two special tokens)")
+            raise CheckFailed(
+                f"vocab_size 256 + {len(specials)} leaves room for no merge; "
+                f"train_bpe returned {len(merges)}."
+            )
+    raises_value_error(
+        lambda: m.train_bpe(ENGLISH, 257, [EOT, "<|pad|>"]),
+        "train_bpe(text, 257, two special tokens)",
+    )
     raises_value_error(lambda: m.train_bpe(ENGLISH, 100), "train_bpe(text, 100)")
     verify_training(m, "ab ab abc", 1000, [], "'ab ab abc' with vocab_size 1000")
     if _merges(m.train_bpe("", 300), 'train_bpe("")') != []:
@@ -464,9 +551,11 @@ def training_scales_to_tiny_shakespeare(m):
 
         text = load_tiny_shakespeare(progress=False)
     except Exception as error:  # noqa: BLE001 - the data could not be fetched: say so
-        raise CheckFailed(f"Tiny Shakespeare could not be loaded ({error}).",
-                          "Run `make train TASK=char-gpt` once (it downloads the text), or "
-                          "set GRADSCHOOL_MIRROR.") from None
+        raise CheckFailed(
+            f"Tiny Shakespeare could not be loaded ({error}).",
+            "Run `make train TASK=char-gpt` once (it downloads the text), or "
+            "set GRADSCHOOL_MIRROR.",
+        ) from None
     verify_training(m, text, 1024, [], "Tiny Shakespeare", verified=10)
 
 
@@ -496,8 +585,9 @@ def _check_encoding(tok, text, merges, specials, what, hint=ORDER_HINT) -> list[
     got = _ids(tok.encode(text), f"encode({text[:30]!r})")
     expected = expected_encoding(text, merges, list(specials))
     if got != expected:
-        raise CheckFailed(f"{what}: encode({text[:40]!r}): {_first_difference(got, expected)}.",
-                          hint)
+        raise CheckFailed(
+            f"{what}: encode({text[:40]!r}): {_first_difference(got, expected)}.", hint
+        )
     return got
 
 
@@ -508,8 +598,9 @@ def wikipedia_example_encodes_to_258_100_258_97_99(m):
     tok = _tokenizer(m, [(97, 97), (97, 98), (256, 257)])
     got = _ids(tok.encode(WIKIPEDIA), 'encode("aaabdaaabac")')
     if got != [258, 100, 258, 97, 99]:
-        raise CheckFailed(f'encode("aaabdaaabac") gave {got}, expected [258, 100, 258, 97, 99].',
-                          ORDER_HINT)
+        raise CheckFailed(
+            f'encode("aaabdaaabac") gave {got}, expected [258, 100, 258, 97, 99].', ORDER_HINT
+        )
     if fetch(tok.vocab_size) != 259:
         raise CheckFailed(f"vocab_size is {fetch(tok.vocab_size)}, expected 256 + 3 merges = 259.")
 
@@ -519,8 +610,9 @@ def encode_applies_the_merges_in_learned_order(m):
     """encode equals applying merge 0, 1, 2, … in turn to each pre-token piece: for merge lists
     where the order matters ("abc" with (b, c) learned before (a, b)) and for random ones."""
     order = [(98, 99), (97, 98), (97, 256)]  # "abc" → [a, bc] → [abc], never [ab, c]
-    _check_encoding(_tokenizer(m, order), "abc abcabc ab bc", order, [], "merges (b, c), (a, b), "
-                    "(a, 256)")
+    _check_encoding(
+        _tokenizer(m, order), "abc abcabc ab bc", order, [], "merges (b, c), (a, b), (a, 256)"
+    )
     for seed, text in enumerate((ENGLISH, UNICODE, "aaaa aaaaa aaa")):
         merges = random_merges(text, 40, seed)
         tok = _tokenizer(m, merges)
@@ -528,8 +620,11 @@ def encode_applies_the_merges_in_learned_order(m):
         _check_encoding(tok, text[::-1], merges, [], "the same merges on reversed text")
     merges = random_merges(ENGLISH, 25, 7)
     tok = _tokenizer(m, merges)
-    property_holds(lambda text: _check_encoding(tok, text, merges, [], "25 merges of English"),
-                   st.text("The cat sat on a mat. 19\n", max_size=40), examples=15)
+    property_holds(
+        lambda text: _check_encoding(tok, text, merges, [], "25 merges of English"),
+        st.text("The cat sat on a mat. 19\n", max_size=40),
+        examples=15,
+    )
 
 
 @check("tok_bpe_encode", "invariant", weight=2)
@@ -542,8 +637,9 @@ def round_trip_of_arbitrary_unicode(m):
     def body(text: str) -> None:
         back = _text(tok.decode(_ids(tok.encode(text), "encode")), "decode")
         if back != text:
-            raise CheckFailed(f"decode(encode(s)) gave {back[:40]!r} for s = {text[:40]!r}.",
-                              DECODE_HINT)
+            raise CheckFailed(
+                f"decode(encode(s)) gave {back[:40]!r} for s = {text[:40]!r}.", DECODE_HINT
+            )
 
     for text in (UNICODE, ENGLISH + EOT + UNICODE, "", "🎉", "\x00\r\n"):
         body(text)
@@ -558,11 +654,14 @@ def special_tokens_are_single_ids_and_survive(m):
     specials = [EOT, "<|sep|>", "<|", EOT + EOT]
     tok = _tokenizer(m, merges, specials)
     if fetch(tok.vocab_size) != 256 + len(merges) + 4:
-        raise CheckFailed(f"vocab_size is {fetch(tok.vocab_size)}, expected 256 + {len(merges)} "
-                          "merges + 4 special tokens.")
+        raise CheckFailed(
+            f"vocab_size is {fetch(tok.vocab_size)}, expected 256 + {len(merges)} "
+            "merges + 4 special tokens."
+        )
     for text in (SPECIAL, EOT, EOT * 3 + "x", "<|<|sep|><|endoftext", "a<|endoftext|>b"):
-        ids = _check_encoding(tok, text, merges, specials, "special tokens "
-                              f"{specials}", SPECIAL_HINT)
+        ids = _check_encoding(
+            tok, text, merges, specials, f"special tokens {specials}", SPECIAL_HINT
+        )
         if _text(tok.decode(ids), "decode") != text:
             raise CheckFailed(f"decode(encode({text[:40]!r})) is not the text.", SPECIAL_HINT)
     raises_value_error(lambda: m.BPETokenizer([], [EOT, EOT]), "BPETokenizer([], [EOT, EOT])")
@@ -583,8 +682,9 @@ def decode_never_raises_and_replaces_invalid_utf8(m):
         expected = b"".join(vocab[i] for i in ids).decode("utf-8", errors="replace")
         got = _text(tok.decode(ids), f"decode({ids})")
         if got != expected:
-            raise CheckFailed(f"decode({_show(ids)}) gave {got[:30]!r}, expected "
-                              f"{expected[:30]!r}.", DECODE_HINT)
+            raise CheckFailed(
+                f"decode({_show(ids)}) gave {got[:30]!r}, expected {expected[:30]!r}.", DECODE_HINT
+            )
 
     split = list("你".encode())  # one character, three tokens
     for ids in (split, split[:2], [0xFF, 0xFE, 65], [0x80], [0xE4, 66], [len(vocab) - 1, 0xC3]):
@@ -593,8 +693,11 @@ def decode_never_raises_and_replaces_invalid_utf8(m):
     leaves_lists_alone(m, tok.decode, [split + [65]], "decode")
     leaves_lists_alone(m, m.BPETokenizer, [merges, specials], "BPETokenizer(merges, specials)")
     for bad in ([len(vocab)], [-1]):
-        raises_value_error(lambda bad=bad: tok.decode(bad), f"decode({bad}) with vocab_size "
-                           f"{len(vocab)}", "Check 0 <= id < vocab_size first.")
+        raises_value_error(
+            lambda bad=bad: tok.decode(bad),
+            f"decode({bad}) with vocab_size {len(vocab)}",
+            "Check 0 <= id < vocab_size first.",
+        )
 
 
 @check("tok_bpe_encode", "invariant", weight=2)
@@ -611,12 +714,17 @@ def encode_iterable_equals_encode_and_streams(m):
         chunks = [text[a:b] for a, b in pairwise(bounds)]
         expected = expected_encoding(text, merges, specials)
         streamer = tokenizers[tuple(specials)]
-        got = _ids(operator_call(streamer, "list", streamer.encode_iterable(chunks)),
-                   f"encode_iterable({chunks[:4]}…)")
+        got = _ids(
+            operator_call(streamer, "list", streamer.encode_iterable(chunks)),
+            f"encode_iterable({chunks[:4]}…)",
+        )
         if got != expected:
-            raise CheckFailed(f"encode_iterable over the chunks {chunks[:6]}"
-                              f"{' with special tokens ' + str(specials) if specials else ''}: "
-                              f"{_first_difference(got, expected)}.", STREAM_HINT)
+            raise CheckFailed(
+                f"encode_iterable over the chunks {chunks[:6]}"
+                f"{' with special tokens ' + str(specials) if specials else ''}: "
+                f"{_first_difference(got, expected)}.",
+                STREAM_HINT,
+            )
 
     body(ENGLISH + SPECIAL, list(range(0, 400, 7)))
     body(SPECIAL, [3, 20, 21, 50, 51, 52])
@@ -626,22 +734,33 @@ def encode_iterable_equals_encode_and_streams(m):
         body("a<eot>b<eot>", [cut], ["<eot>"])
     body("the cat\n\n  sat", list(range(1, 14)), [])
     body(ENGLISH, list(range(0, 300, 3)), [])
-    property_holds(body, st.text("ab 1!\n<|endoftext>sep", max_size=40),
-                   st.lists(st.integers(0, 60), max_size=6), examples=20)
-    property_holds(lambda text, cuts: body(text, cuts, []), st.text("ab 1!\n", max_size=30),
-                   st.lists(st.integers(0, 40), max_size=6), examples=10)
+    property_holds(
+        body,
+        st.text("ab 1!\n<|endoftext>sep", max_size=40),
+        st.lists(st.integers(0, 60), max_size=6),
+        examples=20,
+    )
+    property_holds(
+        lambda text, cuts: body(text, cuts, []),
+        st.text("ab 1!\n", max_size=30),
+        st.lists(st.integers(0, 40), max_size=6),
+        examples=10,
+    )
     lines = [line + "\n" for line in ENGLISH.splitlines()] * 50
     out = run_probe(m, "phase6.stream_ids", tokenizers[tuple(specials)], lines)
     expected = expected_encoding("".join(lines), merges, specials)
     if _ids(out["ids"], "encode_iterable") != expected:
-        raise CheckFailed("encode_iterable over 150 lines differs from encoding their text.",
-                          STREAM_HINT)
+        raise CheckFailed(
+            "encode_iterable over 150 lines differs from encoding their text.", STREAM_HINT
+        )
     if not 0 < out["pulled_before_first_id"] <= 3:
-        raise CheckFailed(f"encode_iterable read {out['pulled_before_first_id']} of {len(lines)} "
-                          "lines before yielding its first id: it must stream (memory bounded by "
-                          "a chunk and what it holds back), not join the whole input first.",
-                          "Be a generator: after each chunk, yield the ids of every piece that "
-                          "more text can no longer change.")
+        raise CheckFailed(
+            f"encode_iterable read {out['pulled_before_first_id']} of {len(lines)} "
+            "lines before yielding its first id: it must stream (memory bounded by "
+            "a chunk and what it holds back), not join the whole input first.",
+            "Be a generator: after each chunk, yield the ids of every piece that "
+            "more text can no longer change.",
+        )
 
 
 @check("tok_bpe_encode", "invariant")
@@ -658,9 +777,11 @@ def save_then_load_gives_the_same_encodings(m):
     if fetch(loaded.vocab_size) != fetch(tok.vocab_size):
         raise CheckFailed("the loaded tokenizer has a different vocab_size.")
     if _ids(loaded.encode(text), "the loaded encode") != expected_encoding(text, merges, specials):
-        raise CheckFailed("after save and load, encode gives other ids.",
-                          "Save the merges in order and the special tokens; load rebuilds the "
-                          "tokenizer from them (JSON turns tuples into lists).")
+        raise CheckFailed(
+            "after save and load, encode gives other ids.",
+            "Save the merges in order and the special tokens; load rebuilds the "
+            "tokenizer from them (JSON turns tuples into lists).",
+        )
 
 
 @check("tok_bpe_encode", "invariant")
@@ -669,17 +790,21 @@ def invalid_merges_are_refused(m):
     or ≥ 256 + its own index) and for a pair merged twice; ids 0 and 255 are fine."""
     hint = "Merge k may use the ids 0 … 256 + k − 1: the bytes and the merges before it."
     for merges in ([(97, 98), (256, 257)], [(256, 97)], [(97, 256)], [(-1, 97)], [(97, -1)]):
-        raises_value_error(lambda merges=merges: m.BPETokenizer(merges),
-                           f"BPETokenizer({merges})", hint)
-    raises_value_error(lambda: m.BPETokenizer([(97, 98), (97, 98)]),
-                       "BPETokenizer([(97, 98), (97, 98)])")
+        raises_value_error(
+            lambda merges=merges: m.BPETokenizer(merges), f"BPETokenizer({merges})", hint
+        )
+    raises_value_error(
+        lambda: m.BPETokenizer([(97, 98), (97, 98)]), "BPETokenizer([(97, 98), (97, 98)])"
+    )
     merges = [(0, 0), (255, 0), (256, 257)]
     tok = _tokenizer(m, merges)
     got = _ids(tok.encode("\x00" * 5 + "\xff"), "encode")  # "\xff" is the bytes 0xC3 0xBF
     expected = expected_encoding("\x00" * 5 + "\xff", merges, [])
     if got != expected:
-        raise CheckFailed(f"with merges {merges}, encode('\\x00' × 5 + 'ÿ') gave {got}, "
-                          f"expected {expected}.", hint)
+        raise CheckFailed(
+            f"with merges {merges}, encode('\\x00' × 5 + 'ÿ') gave {got}, expected {expected}.",
+            hint,
+        )
 
 
 @fingerprint("tok_bpe_encode")
@@ -695,18 +820,21 @@ def encoding_outputs(m):
         tok().save(path)
         return m.BPETokenizer.load(path)
 
-    chunks = [SPECIAL[i:i + 5] for i in range(0, len(SPECIAL), 5)]
-    words = [ENGLISH[i:i + 3] for i in range(0, 120, 3)]
+    chunks = [SPECIAL[i : i + 5] for i in range(0, len(SPECIAL), 5)]
+    words = [ENGLISH[i : i + 3] for i in range(0, 120, 3)]
     return {
         "english": _safely(lambda: _ids(tok().encode(ENGLISH), "")),
         "special": _safely(lambda: _ids(tok().encode(SPECIAL), "")),
         "order": _safely(lambda: _ids(_tokenizer(m, [(98, 99), (97, 98)]).encode("abc"), "")),
-        "decoded": _safely(lambda: [ord(c) for c in _text(
-            tok().decode([0xE4, 0xBD, 65, 0xFF, 256, 257]), "")]),
-        "stream": _safely(lambda: _ids(operator_call(m, "list", tok().encode_iterable(chunks)),
-                                       "")),
-        "stream_plain": _safely(lambda: _ids(operator_call(
-            m, "list", _tokenizer(m, merges).encode_iterable(words)), "")),
+        "decoded": _safely(
+            lambda: [ord(c) for c in _text(tok().decode([0xE4, 0xBD, 65, 0xFF, 256, 257]), "")]
+        ),
+        "stream": _safely(
+            lambda: _ids(operator_call(m, "list", tok().encode_iterable(chunks)), "")
+        ),
+        "stream_plain": _safely(
+            lambda: _ids(operator_call(m, "list", _tokenizer(m, merges).encode_iterable(words)), "")
+        ),
         "negative": _safely(lambda: [ord(c) for c in _text(tok().decode([-1]), "")]),
         "reloaded": _safely(lambda: _ids(reloaded().encode(SPECIAL), "")),
     }

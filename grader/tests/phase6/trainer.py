@@ -263,7 +263,17 @@ def trainer_outputs(m):
         "accumulation": safely(lambda: _run(m)["params"]),
         "clipped": safely(lambda: _run(m, clip=0.05)["params"]),
         "scheduled": safely(lambda: _run(m, optimizer="adamw", scheduler="torch")["params"]),
+        "modes": safely(lambda: _modes(m)),
+        "loader": safely(lambda: run_probe(m, "phase6.loader_batches", m, 6, 2, 1, True, 0, 1,
+                                           6, 1)["batches"]),
     }
+
+
+def _modes(m) -> list[float]:
+    """Whether bf16 autocast was on in every forward pass, and whether training mode survived
+    a validation."""
+    got = _run(m, bf16=True, steps=1, eval_every=1, optimizer="adamw", lr=1e-2, float32=True)
+    return [float(all(got["autocast"])), float(got["training_after"])]
 
 
 @fingerprint("trainer_checkpoint")
@@ -274,4 +284,12 @@ def checkpoint_outputs(m):
         got = run_probe(m, "phase6.resume_run", m, spec, 3)
         return np.round(np.array(got["resumed_losses"]) - np.array(got["straight_losses"]), 8)
 
-    return {"resumed": safely(resumed)}
+    def atomic():
+        got = run_probe(m, "phase6.atomic_save", m)
+        events = [tuple(event) for event in got["events"]]
+        renames = [i for i, e in enumerate(events) if e[0] == "replace"]
+        fsynced = bool(renames) and ("fsync", events[renames[0]][1]) in events[:renames[0]]
+        return [float(got["second_inode"] != got["first_inode"]), float(fsynced),
+                float(got["after_crash"] == "2")]
+
+    return {"resumed": safely(resumed), "atomic": safely(atomic)}

@@ -156,7 +156,7 @@ def assert_drawn_in_float64(noise, what: str, hint: str) -> None:
     (torch.randn without dtype=), which keeps 24 of its 53 bits. A float64 draw lands within
     1e-12 (relative) of a float32 number with probability ≈ 2e-5."""
     values = np.asarray(noise, dtype=np.float64).ravel()
-    values = values[values != 0]
+    values = values[np.isfinite(values) & (values != 0)]
     on_grid = np.abs(values.astype(np.float32).astype(np.float64) - values) <= 1e-12 * np.abs(
         values)
     if values.size and on_grid.mean() > 0.5:
