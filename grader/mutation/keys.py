@@ -6,9 +6,10 @@ An exercise's key covers
   the same phase (transitively), the module code no exercise owns (imports, helpers), and the
   whole solution file of every earlier phase it requires,
 - its registry entry and the phase's forbidden APIs,
-- the checking code: the files that define its checks (less the checks of other exercises),
-  the helper modules (`_*.py`, the package's `__init__.py`) and probes of its phase and of
-  every phase they name, and the checks library grader/checks.
+- the checking code, as syntax trees (formatting and comments do not count): the files that
+  define its checks (less the checks of other exercises), the helper modules (`_*.py`, the
+  package's `__init__.py`) and probes of its phase and of every phase they name, and the
+  checks library grader/checks.
 Not covered: fixtures (mutation analysis never names mistakes, so they cannot change a verdict)
 and the machinery every exercise shares (runner, session, worker): after changing how checks
 run, refresh everything with `make mutate FRESH=1`.
@@ -104,8 +105,18 @@ def exercise_key(phase: Phase, exercise: Exercise, source: str, specs: list[Chec
     for spec in specs:
         add("check", f"{spec.name} {spec.category} {spec.weight} {spec.full_only} {spec.seconds}")
     for path in _checking_files(phase, specs):
-        add(str(path.relative_to(ROOT)), _without_other_checks(path.read_text(), exercise.id))
+        add(
+            str(path.relative_to(ROOT)), _code(_without_other_checks(path.read_text(), exercise.id))
+        )
     return digest.hexdigest()[:16]
+
+
+def _code(source: str) -> str:
+    """The syntax tree of a module as text: reformatting or re-commenting it changes nothing."""
+    try:
+        return ast.dump(ast.parse(source))
+    except SyntaxError:
+        return source
 
 
 def _without_other_checks(source: str, exercise: str) -> str:

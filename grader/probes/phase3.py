@@ -160,15 +160,6 @@ def base_rejects_duplicates(module) -> bool:
     return False
 
 
-def base_rejects_empty(module) -> bool:
-    """Whether an empty parameter list raises ValueError."""
-    try:
-        _probe_optimizer(module)([])
-    except ValueError:
-        return True
-    return False
-
-
 def base_zero_grad_without_grads(module) -> bool:
     """zero_grad(set_to_none=False) on parameters that never had a gradient: they keep None."""
     a, b = _leaves([1.0], [2.0])

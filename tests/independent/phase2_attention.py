@@ -1,6 +1,6 @@
 """Phase 2, written independently of the reference from the stubs' docstrings alone.
 
-Other routes than the obvious ones: softmax through a guarded log-normaliser, masks from index
+Other routes than the obvious ones: a clamped softmax denominator, masks from index
 arithmetic, every mask folded into one additive mask, per-query sliding windows (unfold with
 step 1) for banded attention, and rotary embeddings as complex multiplication.
 """
@@ -19,15 +19,15 @@ NEG_INF = float("-inf")
 
 
 def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Tensor:
-    """exp(s − log Σ_allowed exp s) along dim; rows with nothing allowed are zeros."""
+    """exp(s − m)/Σ_allowed exp(s − m) along dim; rows with nothing allowed are zeros."""
     if mask is not None:
         scores = scores.masked_fill(~mask.to(torch.bool), NEG_INF)
     peak = scores.amax(dim=dim, keepdim=True).detach()
     peak = torch.where(peak == NEG_INF, torch.zeros_like(peak), peak)
-    total = torch.exp(scores - peak).sum(dim=dim, keepdim=True)
-    empty = total == 0
-    log_norm = peak + torch.log(torch.where(empty, torch.ones_like(total), total))
-    return torch.exp(scores - log_norm)
+    # dividing, not subtracting log Σ: peak + log Σ rounds away the small part at |s| ≈ 1e4
+    unnormalised = torch.exp(scores - peak)
+    total = unnormalised.sum(dim=dim, keepdim=True)
+    return unnormalised / total.clamp_min(torch.finfo(total.dtype).tiny)
 
 
 # ---- 2.2 Additive (Bahdanau) and multiplicative (Luong) attention ----
@@ -53,23 +53,25 @@ class AdditiveAttention(nn.Module):
         k = self.key_proj(keys).unsqueeze(-3)  # (..., 1, Tk, H)
         return torch.einsum("...h,h->...", torch.tanh(q + k), self.v.weight[0])  # (..., Tq, Tk)
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor,
-                mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return attend(self.score(query, keys), values, mask)
 
 
 class MultiplicativeAttention(nn.Module):
     """score(q, k) = qᵀk ("dot") or qᵀ W_a k ("general")."""
 
-    def __init__(self, query_dim: int, key_dim: int | None = None,
-                 method: str = "general") -> None:
+    def __init__(self, query_dim: int, key_dim: int | None = None, method: str = "general") -> None:
         super().__init__()
         key_dim = query_dim if key_dim is None else key_dim
         if method not in ("dot", "general"):
             raise ValueError(f"method must be 'dot' or 'general', got {method!r}")
         if method == "dot" and key_dim != query_dim:
-            raise ValueError(f"'dot' scores need key_dim == query_dim, got {key_dim} and "
-                             f"{query_dim}: use method='general'")
+            raise ValueError(
+                f"'dot' scores need key_dim == query_dim, got {key_dim} and "
+                f"{query_dim}: use method='general'"
+            )
         self.method = method
         self.W = nn.Linear(key_dim, query_dim, bias=False) if method == "general" else None
 
@@ -78,8 +80,9 @@ class MultiplicativeAttention(nn.Module):
         q = query if self.W is None else torch.matmul(query, self.W.weight)  # (..., Tq, Dk)
         return torch.matmul(q, keys.transpose(-1, -2))  # (..., Tq, Tk)
 
-    def forward(self, query: Tensor, keys: Tensor, values: Tensor,
-                mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         return attend(self.score(query, keys), values, mask)
 
 
@@ -113,10 +116,15 @@ def additive_mask(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
 # ---- 2.4 Scaled dot-product attention ----
 
 
-def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
-                                 attn_mask: Tensor | None = None, dropout_p: float = 0.0,
-                                 is_causal: bool = False,
-                                 scale: float | None = None) -> tuple[Tensor, Tensor]:
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> tuple[Tensor, Tensor]:
     """softmax(Q Kᵀ·scale + M) V and the (dropped-out) weights."""
     tq, tk = query.shape[-2], key.shape[-2]
     factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
@@ -142,9 +150,16 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
 class MultiHeadAttention(nn.Module):
     """Multi-head attention laid out like torch.nn.MultiheadAttention(batch_first=True)."""
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 kdim: int | None = None, vdim: int | None = None,
-                 batch_first: bool = True) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        batch_first: bool = True,
+    ) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
@@ -203,8 +218,15 @@ class MultiHeadAttention(nn.Module):
             biases = list(self.in_proj_bias.split(self.embed_dim))
         return list(zip(weights, biases, strict=True))
 
-    def _combined_mask(self, attn_mask: Tensor | None, key_padding_mask: Tensor | None,
-                       batch: int, tq: int, tk: int, dtype: torch.dtype) -> Tensor | None:
+    def _combined_mask(
+        self,
+        attn_mask: Tensor | None,
+        key_padding_mask: Tensor | None,
+        batch: int,
+        tq: int,
+        tk: int,
+        dtype: torch.dtype,
+    ) -> Tensor | None:
         """Every mask as one additive float mask broadcastable to (B, H, Tq, Tk)."""
         total = None
         if attn_mask is not None:
@@ -216,10 +238,17 @@ class MultiHeadAttention(nn.Module):
             total = padding if total is None else total + padding
         return total
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor,
-                attn_mask: Tensor | None = None, key_padding_mask: Tensor | None = None,
-                need_weights: bool = True, is_causal: bool = False,
-                average_attn_weights: bool = True) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        attn_mask: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+        need_weights: bool = True,
+        is_causal: bool = False,
+        average_attn_weights: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
         batch, tq, tk = query.shape[0], query.shape[1], key.shape[1]
         heads = [
             self.split_heads(F.linear(x, w, b))
@@ -227,8 +256,9 @@ class MultiHeadAttention(nn.Module):
         ]  # 3 × (B, H, T, d)
         mask = self._combined_mask(attn_mask, key_padding_mask, batch, tq, tk, heads[0].dtype)
         p = self.dropout if self.training else 0.0
-        out, weights = scaled_dot_product_attention(*heads, attn_mask=mask, dropout_p=p,
-                                                    is_causal=is_causal)
+        out, weights = scaled_dot_product_attention(
+            *heads, attn_mask=mask, dropout_p=p, is_causal=is_causal
+        )
         out = self.out_proj(self.merge_heads(out))  # (B, Tq, E)
         if not need_weights:
             return out, None
@@ -241,16 +271,29 @@ class MultiHeadAttention(nn.Module):
 class CrossAttention(nn.Module):
     """Queries from x attend to the context."""
 
-    def __init__(self, embed_dim: int, num_heads: int, context_dim: int | None = None,
-                 dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        context_dim: int | None = None,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
-        self.attn = MultiHeadAttention(embed_dim, num_heads, dropout, bias, kdim=context_dim,
-                                       vdim=context_dim)
+        self.attn = MultiHeadAttention(
+            embed_dim, num_heads, dropout, bias, kdim=context_dim, vdim=context_dim
+        )
 
-    def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None = None,
-                need_weights: bool = True) -> tuple[Tensor, Tensor | None]:
-        return self.attn(x, context, context, key_padding_mask=context_mask,
-                         need_weights=need_weights)
+    def forward(
+        self,
+        x: Tensor,
+        context: Tensor,
+        context_mask: Tensor | None = None,
+        need_weights: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        return self.attn(
+            x, context, context, key_padding_mask=context_mask, need_weights=need_weights
+        )
 
 
 # ---- 2.7 Sparse attention patterns ----
@@ -262,8 +305,9 @@ def _offsets(T: int, device: torch.device | None) -> Tensor:
     return index.unsqueeze(1) - index.unsqueeze(0)
 
 
-def sliding_window_mask(T: int, window: int, causal: bool = True,
-                        device: torch.device | None = None) -> Tensor:
+def sliding_window_mask(
+    T: int, window: int, causal: bool = True, device: torch.device | None = None
+) -> Tensor:
     """True where 0 ≤ i − j < window (causal) or |i − j| < window."""
     gap = _offsets(T, device)
     if causal:
@@ -280,8 +324,14 @@ def strided_mask(T: int, stride: int, device: torch.device | None = None) -> Ten
 # ---- 2.8 Banded sliding-window attention ----
 
 
-def banded_attention(query: Tensor, key: Tensor, value: Tensor, window: int,
-                     causal: bool = True, scale: float | None = None) -> Tensor:
+def banded_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    window: int,
+    causal: bool = True,
+    scale: float | None = None,
+) -> Tensor:
     """Sliding-window attention in O(T·window): each query scores only its own span of keys.
 
     Query i sees keys j = i − (window − 1) + c for c in 0 … span − 1, span = window (causal)
@@ -295,8 +345,10 @@ def banded_attention(query: Tensor, key: Tensor, value: Tensor, window: int,
     key_spans = F.pad(key, (0, 0, reach, right)).unfold(-2, span, 1)  # (..., T, d_k, span)
     value_spans = F.pad(value, (0, 0, reach, right)).unfold(-2, span, 1)  # (..., T, d_v, span)
     scores = torch.einsum("...td,...tds->...ts", query, key_spans) * factor  # (..., T, span)
-    j = torch.arange(T, device=query.device).unsqueeze(1) - reach + torch.arange(
-        span, device=query.device
+    j = (
+        torch.arange(T, device=query.device).unsqueeze(1)
+        - reach
+        + torch.arange(span, device=query.device)
     )  # (T, span) the key index of each slot
     inside = (j >= 0) & (j < T)
     weights = masked_softmax(scores, inside, dim=-1)
@@ -306,9 +358,13 @@ def banded_attention(query: Tensor, key: Tensor, value: Tensor, window: int,
 # ---- 2.9 Sinusoidal and learned positional encodings ----
 
 
-def sinusoidal_table(length: int, dim: int, base: float = 10000.0,
-                     dtype: torch.dtype = torch.float32,
-                     device: torch.device | None = None) -> Tensor:
+def sinusoidal_table(
+    length: int,
+    dim: int,
+    base: float = 10000.0,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | None = None,
+) -> Tensor:
     """PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ), ωᵢ = base^(−2i/dim)."""
     if dim % 2:
         raise ValueError(f"sinusoidal tables need an even dim, got {dim}")
