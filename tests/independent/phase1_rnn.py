@@ -31,15 +31,21 @@ def _fill_uniform(module: nn.Module, hidden_size: int) -> None:
 
 
 def _block(t: Tensor, k: int, h: int) -> Tensor:
-    return t[:, k * h:(k + 1) * h]
+    return t[:, k * h : (k + 1) * h]
 
 
 # ---- 1.1 The Elman RNN cell ----
 
 
-def rnn_step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-             bias_ih: Tensor | None = None, bias_hh: Tensor | None = None,
-             nonlinearity: str = "tanh") -> Tensor:
+def rnn_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
     """h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh); act is tanh or relu, else ValueError."""
     if nonlinearity not in _ACTIVATIONS:
         raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
@@ -50,8 +56,9 @@ def rnn_step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
 class RNNCell(nn.Module):
     """An Elman RNN cell with nn.RNNCell's parameters and equation."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh") -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh"
+    ) -> None:
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         self.nonlinearity = nonlinearity
@@ -64,15 +71,22 @@ class RNNCell(nn.Module):
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)
-        return rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                        self.nonlinearity)
+        return rnn_step(
+            x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity
+        )
 
 
 # ---- 1.2 The LSTM cell ----
 
 
-def lstm_step(x: Tensor, state: LSTMState, weight_ih: Tensor, weight_hh: Tensor,
-              bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> LSTMState:
+def lstm_step(
+    x: Tensor,
+    state: LSTMState,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> LSTMState:
     """[i, f, g, o] = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh.
 
     c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g);  h' = σ(o) ⊙ tanh(c')
@@ -110,8 +124,14 @@ class LSTMCell(nn.Module):
 # ---- 1.3 The GRU cell ----
 
 
-def gru_step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-             bias_ih: Tensor | None = None, bias_hh: Tensor | None = None) -> Tensor:
+def gru_step(
+    x: Tensor,
+    h: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+) -> Tensor:
     """r, z = σ(x_· + h_·); n = tanh(x_n + r ⊙ h_n); h' = n + z ⊙ (h − n)."""
     H = h.shape[1]
     gx = _project(x, weight_ih, bias_ih)  # (B, 3H)
@@ -164,8 +184,9 @@ class PeepholeLSTMCell(nn.Module):
             zeros = x.new_zeros(x.shape[0], H)
             state = (zeros, zeros.clone())
         h, c = state
-        pre = _project(h, self.weight_hh, self.bias_hh) + _project(x, self.weight_ih,
-                                                                    self.bias_ih)  # (B, 4H)
+        pre = _project(h, self.weight_hh, self.bias_hh) + _project(
+            x, self.weight_ih, self.bias_ih
+        )  # (B, 4H)
         i = torch.sigmoid(_block(pre, 0, H) + self.weight_ci * c)
         f = torch.sigmoid(_block(pre, 1, H) + self.weight_cf * c)
         g = torch.tanh(_block(pre, 2, H))
@@ -182,9 +203,17 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 class MultiLayerRNN(nn.Module):
     """A stack of recurrent layers, optionally bidirectional, as nn.RNN / nn.LSTM / nn.GRU."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
-                 cell_type: str = "lstm", bias: bool = True, batch_first: bool = True,
-                 dropout: float = 0.0, bidirectional: bool = False) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        cell_type: str = "lstm",
+        bias: bool = True,
+        batch_first: bool = True,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+    ) -> None:
         super().__init__()
         if cell_type not in GATES:
             raise ValueError(f"cell_type must be one of {sorted(GATES)}, got {cell_type!r}")
@@ -211,8 +240,9 @@ class MultiLayerRNN(nn.Module):
         return ("", "_reverse")[: self.num_directions]
 
     def _names(self, layer: int, suffix: str) -> list[str]:
-        return [f"{kind}_l{layer}{suffix}" for kind in
-                ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        return [
+            f"{kind}_l{layer}{suffix}" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ]
 
     def _step(self, x_t: Tensor, state, params):
         if self.cell_type == "lstm":
@@ -269,8 +299,15 @@ class TanhRNNFunction(torch.autograd.Function):
     """A tanh-RNN layer whose backward pass is derived by hand (no autograd)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, h0: Tensor, weight_ih: Tensor, weight_hh: Tensor,
-                bias_ih: Tensor, bias_hh: Tensor) -> Tensor:
+    def forward(
+        ctx,
+        x: Tensor,
+        h0: Tensor,
+        weight_ih: Tensor,
+        weight_hh: Tensor,
+        bias_ih: Tensor,
+        bias_hh: Tensor,
+    ) -> Tensor:
         # The input projection of every step at once, then only the recurrence is sequential.
         xproj = torch.einsum("bti,hi->bth", x, weight_ih) + (bias_ih + bias_hh)  # (B, T, H)
         hs = []
@@ -306,12 +343,26 @@ class TanhRNNFunction(torch.autograd.Function):
 class SequenceClassifier(nn.Module):
     """Classify a sequence from the top layer's final hidden state(s) of a MultiLayerRNN."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int,
-                 cell_type: str = "gru", num_layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_classes: int,
+        cell_type: str = "gru",
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
-        self.rnn = MultiLayerRNN(input_size, hidden_size, num_layers, cell_type,
-                                 batch_first=True, dropout=dropout, bidirectional=bidirectional)
+        self.rnn = MultiLayerRNN(
+            input_size,
+            hidden_size,
+            num_layers,
+            cell_type,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+        )
         self.head = nn.Linear(hidden_size * self.rnn.num_directions, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -353,8 +404,9 @@ def _safe_ratio(num: Tensor, den: Tensor) -> Tensor:
     return num / den.clamp(min=1)
 
 
-def precision_recall_f1(pred: Tensor, target: Tensor, num_classes: int,
-                        average: str | None = "macro") -> tuple[Tensor, Tensor, Tensor]:
+def precision_recall_f1(
+    pred: Tensor, target: Tensor, num_classes: int, average: str | None = "macro"
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-class, macro or micro precision, recall and F1 (float64; 0/0 = 0)."""
     if average not in (None, "macro", "micro"):
         raise ValueError(f"average must be None, 'macro' or 'micro', got {average!r}")

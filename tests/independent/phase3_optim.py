@@ -92,12 +92,27 @@ class Optimizer:
 class SGD(Optimizer):
     """p ← p − lr·g with g = ∇ + λp, optionally through a (Nesterov) momentum buffer."""
 
-    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False) -> None:
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+            ),
+        )
 
     def update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         wd, mu = group["weight_decay"], group["momentum"]
@@ -119,12 +134,25 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """p ← p − lr_t·g/(√s + ε), s the running sum of g², lr_t = lr/(1 + (t − 1)·lr_decay)."""
 
-    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10) -> None:
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+            ),
+        )
 
     def update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         if not state:
@@ -140,10 +168,27 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """Divide the gradient by a running RMS (or standard deviation, when centered)."""
 
-    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+            ),
+        )
 
     def update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         alpha, mu = group["alpha"], group["momentum"]
@@ -180,10 +225,19 @@ class Adam(Optimizer):
 
     decoupled_weight_decay = False
 
-    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay, amsgrad=amsgrad))
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad),
+        )
 
     def update(self, param: Tensor, grad: Tensor, state: dict, group: dict) -> None:
         beta1, beta2 = group["betas"]
@@ -218,10 +272,18 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
-        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+        )
 
 
 # ---- 3.5 Learning-rate schedules ----
@@ -288,8 +350,13 @@ class PolynomialLR(LRScheduler):
 class LinearLR(LRScheduler):
     """lr_t = base·(s + (e − s)·min(t, T)/T)."""
 
-    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
-                 total_iters: int = 5) -> None:
+    def __init__(
+        self,
+        optimizer,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        total_iters: int = 5,
+    ) -> None:
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer)
 
@@ -351,8 +418,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 class WarmupCosine(LRScheduler):
     """Linear warmup over W steps from 0, then a half cosine to η_min at T, then η_min."""
 
-    def __init__(self, optimizer, warmup_steps: int, total_steps: int,
-                 eta_min: float = 0.0) -> None:
+    def __init__(
+        self, optimizer, warmup_steps: int, total_steps: int, eta_min: float = 0.0
+    ) -> None:
         self.warmup_steps, self.total_steps, self.eta_min = warmup_steps, total_steps, eta_min
         super().__init__(optimizer)
 
@@ -370,9 +438,18 @@ class WarmupCosine(LRScheduler):
 class ReduceLROnPlateau:
     """Cut every group's lr by `factor` once the metric has not improved for `patience` steps."""
 
-    def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
-                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
-                 min_lr: float | list[float] = 0.0, eps: float = 1e-8) -> None:
+    def __init__(
+        self,
+        optimizer,
+        mode: str = "min",
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_lr: float | list[float] = 0.0,
+        eps: float = 1e-8,
+    ) -> None:
         if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
             raise ValueError(f"unknown mode {mode!r} or threshold_mode {threshold_mode!r}")
         if factor >= 1.0:
@@ -430,8 +507,12 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
     return [p.grad for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
-                    norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> Tensor:
     """Scale all gradients by min(1, max_norm/(‖all gradients concatenated‖_p + 1e-6))."""
     grads = _grads(parameters)
     if not grads:
@@ -455,8 +536,13 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
 # ---- 3.9 Cross-entropy ----
 
 
-def cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100,
-                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+def cross_entropy(
+    logits: Tensor,
+    target: Tensor,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
     """ℓₙ = −(1 − ε)·log p[n, yₙ] − (ε/C)·Σ_c log p[n, c]; ignored rows cost 0, not counted."""
     _check_reduction(reduction)
     log_p = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (N, C)
@@ -483,8 +569,13 @@ def bce_with_logits(logits: Tensor, targets: Tensor, reduction: str = "mean") ->
     return _reduce(loss, reduction)
 
 
-def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0,
-                       reduction: str = "none") -> Tensor:
+def sigmoid_focal_loss(
+    logits: Tensor,
+    targets: Tensor,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: str = "none",
+) -> Tensor:
     """ℓ = α_t·(1 − p_t)^γ·BCE(z, t); no α_t when α < 0."""
     _check_reduction(reduction)
     p = torch.sigmoid(logits)
@@ -498,8 +589,9 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
 # ---- 3.11 Metric-learning losses ----
 
 
-def contrastive_loss(x1: Tensor, x2: Tensor, same: Tensor, margin: float = 1.0,
-                     reduction: str = "mean") -> Tensor:
+def contrastive_loss(
+    x1: Tensor, x2: Tensor, same: Tensor, margin: float = 1.0, reduction: str = "mean"
+) -> Tensor:
     """ℓ = ½·[same·d² + (1 − same)·max(0, margin − d)²], d = ‖x1 − x2‖₂."""
     _check_reduction(reduction)
     diff = x1 - x2  # (N, D)
@@ -510,9 +602,16 @@ def contrastive_loss(x1: Tensor, x2: Tensor, same: Tensor, margin: float = 1.0,
     return _reduce(loss, reduction)
 
 
-def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, margin: float = 1.0,
-                        p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                        reduction: str = "mean") -> Tensor:
+def triplet_margin_loss(
+    anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> Tensor:
     """ℓ = max(0, d(a, pos) − d(a, neg) + margin), d(x, y) = ‖x − y + eps‖_p."""
     _check_reduction(reduction)
 

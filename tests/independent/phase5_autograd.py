@@ -228,8 +228,13 @@ class Max(Function):
         self.winners = x == top
         self.share = self.winners.sum(axis=self.axes, keepdims=True)
         self.x_dtype = x.dtype
-        return top if self.keepdims else np.asarray(top.reshape(
-            tuple(s for i, s in enumerate(x.shape) if i not in self.axes)))
+        return (
+            top
+            if self.keepdims
+            else np.asarray(
+                top.reshape(tuple(s for i, s in enumerate(x.shape) if i not in self.axes))
+            )
+        )
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
         g_kept = np.reshape(g, self.share.shape)
@@ -262,8 +267,11 @@ class Transpose(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         ndim = x.ndim
-        self.perm = tuple(range(ndim))[::-1] if self.axes is None else \
-            tuple(int(a) % ndim for a in self.axes)
+        self.perm = (
+            tuple(range(ndim))[::-1]
+            if self.axes is None
+            else tuple(int(a) % ndim for a in self.axes)
+        )
         return np.transpose(x, self.perm)
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
@@ -678,8 +686,9 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, rng=None, dtype=np.float64):
         gen = np.random.default_rng(rng)
         bound = in_features**-0.5
-        self.weight = Parameter(gen.uniform(-bound, bound, (out_features, in_features))
-                                .astype(dtype))
+        self.weight = Parameter(
+            gen.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
+        )
         self.bias = Parameter(gen.uniform(-bound, bound, out_features).astype(dtype))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -759,8 +768,9 @@ def fit_linear_regression(X, y, lr: float = 0.1, steps: int = 500) -> tuple[np.n
 def train_circle_mlp(X, y, steps: int = 1500, lr: float = 0.1, rng=0) -> Sequential:
     """A 2-4-4-2 ReLU MLP trained by full-batch SGD (momentum 0.9) on cross_entropy."""
     gen = np.random.default_rng(rng)
-    model = Sequential(Linear(2, 4, gen), ReLULayer(), Linear(4, 4, gen), ReLULayer(),
-                       Linear(4, 2, gen))
+    model = Sequential(
+        Linear(2, 4, gen), ReLULayer(), Linear(4, 4, gen), ReLULayer(), Linear(4, 2, gen)
+    )
     inputs, labels = Tensor(X), np.asarray(y).astype(np.int64)
     opt = SGD(model.parameters(), lr=lr, momentum=0.9)
     for _ in range(steps):
