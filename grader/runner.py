@@ -288,7 +288,8 @@ def grade(
                 module = session.module()
             except ImportFailed as failure:
                 import_error = str(failure)
-            import_error = import_error or nothing_defined(source, phase)  # one line, not one a check
+            # an empty file: one line naming what is missing, not one line per check
+            import_error = import_error or nothing_defined(source, phase)
             checks, prints = collected.result()
             if not hidden:
                 counts = hidden_counts(phase, checks)
