@@ -1,12 +1,14 @@
-"""An independent correct phase-7 implementation, written unlike the reference on purpose.
+"""An alternative correct phase-7 implementation, written unlike the reference on purpose.
+
+Its author also wrote the reference, so it is not independent (tests/independent/ holds
+implementations written from the stubs alone); it shows that the checks accept code that
+differs from the reference in form. tests/test_alternative.py grades it at full marks.
 
 It must keep full marks (the checks test the contract, not the reference's code): convolution
 by a loop over kernel offsets with tensordot (no unfolded matrix), im2col by fancy indexing,
 pooling by running maxima, BatchNorm2d through channel-last reshapes, GroupNorm through
 moveaxis, Adam in torch's own form (denominator √v/√(1 − β₂ᵗ) + ε), and blocks that keep their
-layers in plain attributes instead of Sequentials. To grade it, copy it as phase7_cnn.py next to
-solutions/phase0_foundations.py and run `python -m grader grade --phase 7 --file <that folder>`.
-"""
+layers in plain attributes instead of Sequentials. """
 
 from __future__ import annotations
 

@@ -1,8 +1,12 @@
-"""An independent correct phase-8 submission, written unlike the reference on purpose (log-space
-ᾱ, the posterior in precision form, sampling through x̂₀ and the posterior, DDIM with explicit
-index pairs, a hand-made MLP forward). It must keep full marks: `python -m grader grade --phase 8
---file <a folder holding this file as phase8_diffusion.py and the reference earlier phases>`.
-Not shipped to students (grader/mutants is excluded from releases)."""
+"""An alternative correct phase-8 implementation, written unlike the reference on purpose.
+
+Its author also wrote the reference, so it is not independent (tests/independent/ holds
+implementations written from the stubs alone); it shows that the checks accept code that
+differs from the reference in form. tests/test_alternative.py grades it at full marks.
+
+It differs in form: log-space ᾱ, the posterior in precision form, sampling through x̂₀ and the
+posterior, DDIM with explicit index pairs, a hand-made MLP forward.
+"""
 
 from __future__ import annotations
 
