@@ -44,8 +44,8 @@ class _Block(nn.Module):
         self.mlp = _MLP(n_embd, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        attended = x + self.attn(self.ln_1(x))
+        return attended + self.mlp(self.ln_2(attended))
 
 
 class TorchGPT(nn.Module):
