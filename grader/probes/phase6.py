@@ -193,8 +193,8 @@ class PlainOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         for group in self.param_groups:
-            lr = group["lr"]
-            for p in group["params"]:
+            lr, params = group["lr"], group["params"]
+            for p in params:
                 if p.grad is None:
                     continue
                 if self.kind == "sgd":
@@ -211,9 +211,8 @@ class PlainOptimizer:
                 p.sub_(lr * m_hat / (v_hat.sqrt() + group["eps"]))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for p in group["params"]:
-                p.grad = None
+        for p in (p for group in self.param_groups for p in group["params"]):
+            p.grad = None
 
 
 class HalvingLR:
