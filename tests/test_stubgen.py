@@ -81,7 +81,27 @@ def _shown_at_standard(lines):
     return [ln for i, ln in enumerate(lines) if i not in hidden]
 
 
-@pytest.mark.parametrize("phase", PHASES, ids=lambda p: p.module)
+# The given helpers of phases 6-8 (split_special_tokens, Trainer._log, conv_output_size,
+# _per_example …) are not yet inside `# BEGIN SOLUTION hard` regions, so their hard stubs still
+# show them (issue 13). Strict: the test fails as soon as a phase is fixed and still listed.
+HARD_LEVEL_GAPS = {"phase6_models", "phase7_cnn", "phase8_diffusion"}
+
+
+@pytest.mark.parametrize(
+    "phase",
+    [
+        pytest.param(
+            p,
+            marks=pytest.mark.xfail(
+                strict=True, reason="given helpers not yet blanked at level hard (issue 13)"
+            ),
+        )
+        if p.module in HARD_LEVEL_GAPS
+        else p
+        for p in PHASES
+    ],
+    ids=lambda p: p.module,
+)
 def test_hard_stub_is_interface_only(phase):
     """At level hard every function body is its docstring plus a raise."""
     tree = ast.parse(stubgen.stub_for(phase, "hard"))

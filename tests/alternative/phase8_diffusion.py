@@ -137,7 +137,7 @@ class Denoiser(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, hidden_dim), nn.SiLU(),
                                       nn.Linear(hidden_dim, hidden_dim))
         self.input = nn.Linear(data_dim, hidden_dim)
-        self.register_buffer("time_table", sinusoidal_table(T, time_dim))
+        self.register_buffer("time_table", sinusoidal_table(T, time_dim), persistent=False)
 
     def forward(self, x, t):
         h = self.time_mlp(self.time_table.index_select(0, t)) + self.input(x)
@@ -151,8 +151,8 @@ def train_denoiser(model, data, betas, steps=2000, batch_size=256, lr=2e-3, warm
     optimizer = AdamW(list(model.parameters()), lr=lr, weight_decay=weight_decay)
     schedule = WarmupCosine(optimizer, warmup_steps=warmup_steps, total_steps=steps)
     model.train()
-    history = torch.empty(steps)
-    for step in range(steps):
+    history = []
+    for _ in range(steps):
         rows = torch.randint(len(data), (batch_size,), generator=generator)
         loss = diffusion_loss(model, data[rows], betas, generator=generator)
         for p in model.parameters():
@@ -160,5 +160,5 @@ def train_denoiser(model, data, betas, steps=2000, batch_size=256, lr=2e-3, warm
         loss.backward()
         optimizer.step()
         schedule.step()
-        history[step] = loss.item()
-    return history
+        history.append(loss.detach())
+    return torch.stack(history)
