@@ -222,7 +222,8 @@ import time
 def relu(x):
     time.sleep(1000)
 
-relu_backward = relu
+def relu_backward(x, dout):
+    time.sleep(1000)
 """
 
 
