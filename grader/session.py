@@ -67,6 +67,7 @@ PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 MiB = 1 << 20
 DEFAULT_MEMORY = 768 * MiB  # Gradescope's default container (with half a vCPU)
+MEMORY_VARIABLE = "GRADSCHOOL_MEMORY"  # a course's own default budget, e.g. "1G"
 JUDGE_MEMORY = 368 * MiB  # measured judge peak 320 MiB + two copies of REPLY_CEILING
 MIN_WORKER_MEMORY = 160 * MiB  # a NumPy worker peaks at 55 MiB; torch phases need ~300
 ADDRESS_SPACE_SLACK = 768 * MiB  # torch's untouched reservations (VmPeak − VmHWM ≈ 350 MiB)
@@ -90,11 +91,16 @@ def parse_memory(text: str | int) -> int:
         raise ValueError(f"--memory {text!r}: expected bytes or a size like 768M or 2G") from None
 
 
+def course_memory() -> int:
+    """The course's budget: $GRADSCHOOL_MEMORY (e.g. set in run_autograder), else 768 MiB."""
+    return parse_memory(os.environ.get(MEMORY_VARIABLE) or DEFAULT_MEMORY)
+
+
 @dataclass(frozen=True)
 class Budget:
     """The memory of one grading run (judge and worker together), split explicitly."""
 
-    total: int = DEFAULT_MEMORY
+    total: int = field(default_factory=course_memory)
 
     @property
     def judge(self) -> int:

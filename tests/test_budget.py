@@ -290,3 +290,12 @@ def test_big_replies_grade_to_zero_within_the_budget_under_a_hard_limit(tmp_path
         f"(load {os.getloadavg()[0]:.1f})"
     )
     assert total <= Budget().total
+
+
+def test_a_course_sets_its_own_budget_through_the_environment():
+    code = "from grader.session import Budget, Limits; print(Budget().total, Limits().memory_bytes)"
+    env = {**os.environ, "GRADSCHOOL_MEMORY": "1G"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    total, worker = map(int, out.stdout.split())
+    assert total == 1 << 30
+    assert worker == (1 << 30) - Budget().judge
