@@ -149,7 +149,8 @@ def project_clone(tmp_path_factory) -> Path:
             (clone / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, clone / name)
     _git(clone, "add", "--all")
-    _git(clone, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "--allow-empty", "-m", "tree")
+    identity = ("-c", "user.name=t", "-c", "user.email=t@t")
+    _git(clone, *identity, "commit", "--quiet", "--allow-empty", "-m", "tree")
     return clone
 
 
