@@ -992,3 +992,9 @@ def load_trainer_state(trainer: Trainer, state: dict) -> None:
     trainer.train_loader.load_state_dict(state["data"])
     trainer.step, trainer.history = state["step"], list(state["history"])
     # END SOLUTION
+
+
+# ---- 6.7 The encoder-decoder Transformer and decoding ----
+
+
+# ---- 6.9 Selective scan and Mamba ----
