@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 PHASE ?= 0
 LEVEL ?= standard
 JOBS  ?= 2
-GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REQUIRE_SANDBOX),--require-sandbox)
+GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file $(FILE)) $(if $(FULL),--full) $(if $(JSON),--json $(JSON)) $(if $(HTML),--html $(HTML)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(REQUIRE_SANDBOX),--require-sandbox)
 
 .DEFAULT_GOAL := help
 .PHONY: help grade progress train notebooks stubs verify mutate fixtures release gradescope test lint bench clean-venv
@@ -17,6 +17,8 @@ GRADE_ARGS := --phase $(PHASE) $(if $(EX),--exercise $(EX)) $(if $(FILE),--file 
 help: ## list the commands
 	@echo "Students:"
 	@echo "  make grade PHASE=n [EX=id] [FILE=path] [FULL=1] [JSON=out.json]   grade exercises/ phase n"
+	@echo "  make grade PHASE=n HTML=report.html   also write one self-contained page: failures, plots, times"
+	@echo "                                        (FULL=1 adds the slow tier: short real trainings)"
 	@echo "  make progress                         points per phase and what to do next"
 	@echo "  make train TASK=name [SOLUTION=1] [EPOCHS=n]   a capstone on your code (circle, fashion-rnn, …)"
 	@echo "  make notebooks [FORCE=1]              exercises/ as Jupyter notebooks in notebooks/"
@@ -50,7 +52,7 @@ grade: $(STAMP)
 	@$(PY) -m grader grade $(GRADE_ARGS)
 
 progress: $(STAMP)
-	@$(PY) -m grader progress
+	@$(PY) -m grader progress $(if $(FILE),--file $(FILE))
 
 train: $(STAMP)
 	@$(PY) -m grader train --task $(TASK) $(if $(SOLUTION),--solution) $(if $(EPOCHS),--epochs $(EPOCHS))

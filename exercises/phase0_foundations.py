@@ -241,13 +241,19 @@ def xavier_normal(shape: tuple[int, ...], gain: float = 1.0, rng: Rng = None) ->
 
 
 def he_uniform(shape: tuple[int, ...], mode: str = "fan_in", rng: Rng = None) -> np.ndarray:
-    """Kaiming uniform for ReLU: U(−b, b), b = √2·√(3/fan); fan = fan_in or fan_out per `mode`."""
+    """Kaiming uniform for ReLU: U(−b, b), b = √2·√(3/fan); fan = fan_in or fan_out per `mode`.
+
+    Any other mode raises ValueError.
+    """
     # HINT: ReLU zeroes half the signal, hence the gain √2; U(−b, b) has variance b²/3.
     raise NotImplementedError("init: he_uniform: Kaiming uniform for ReLU: U(−b, b), b = √2·√(3/fan); fan = fan_in or fan_out per `mode`.")
 
 
 def he_normal(shape: tuple[int, ...], mode: str = "fan_in", rng: Rng = None) -> np.ndarray:
-    """Kaiming normal for ReLU: N(0, std²), std = √2/√fan; fan = fan_in or fan_out per `mode`."""
+    """Kaiming normal for ReLU: N(0, std²), std = √2/√fan; fan = fan_in or fan_out per `mode`.
+
+    Any other mode raises ValueError.
+    """
     raise NotImplementedError("init: he_normal: Kaiming normal for ReLU: N(0, std²), std = √2/√fan; fan = fan_in or fan_out per `mode`.")
 
 
@@ -302,7 +308,11 @@ class BatchNorm1d:
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, D) → γ·x̂ + β (N, D); in training also updates the running statistics."""
+        """x (N, D) → γ·x̂ + β (N, D); in training also updates the running statistics.
+
+        Training needs N ≥ 2: the unbiased variance divides by N − 1, so a batch of one sample
+        raises ValueError, as torch does.
+        """
         # HINT: normalise with the biased variance (x.var(axis=0)), but feed the running
         # HINT: variance the unbiased one, ×N/(N − 1), as torch does.
         raise NotImplementedError("batchnorm: BatchNorm1d.forward: x (N, D) → γ·x̂ + β (N, D); in training also updates the running statistics.")
@@ -380,7 +390,8 @@ class Dropout:
     """
 
     def __init__(self, p: float = 0.5, rng: Rng = None) -> None:
-        """Drop probability p ∈ [0, 1]; the layer's own Generator, made once from rng; training."""
+        """Drop probability p ∈ [0, 1] (ValueError otherwise); the layer's own Generator, made
+        once from rng; training."""
         if not 0 <= p <= 1:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
         self.p = p
@@ -489,9 +500,9 @@ def make_mlp(sizes: tuple[int, ...] = (2, 4, 4, 2), rng: Rng = None) -> Sequenti
 
 
 def sgd_step(params: list[np.ndarray], grads: list[np.ndarray], lr: float) -> None:
-    """In place, for every pair: p ← p − lr·g."""
+    """In place, for every pair: p ← p − lr·g. ValueError when the lists differ in length."""
     # HINT: `p = p - lr * g` rebinds a local name and leaves the layer's array unchanged.
-    raise NotImplementedError("mlp: sgd_step: In place, for every pair: p ← p − lr·g.")
+    raise NotImplementedError("mlp: sgd_step: In place, for every pair: p ← p − lr·g. ValueError when the lists differ in length.")
 
 
 def train_classifier(

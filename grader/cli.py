@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from grader import registry
 
@@ -31,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--json", type=Path, help="write Gradescope results.json here")
     g.add_argument("--junit", type=Path, help="write JUnit XML here")
     g.add_argument("--markdown", type=Path, help="write a Markdown report here")
+    g.add_argument("--html", type=Path, help="write a self-contained HTML report here")
     g.add_argument("--quiet", action="store_true", help="the table only, no failure details")
     g.add_argument("--hidden", action="store_true", help="add the hidden checks (instructors)")
     g.add_argument(
@@ -46,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
         "--mutate", action="store_true", help="mutation analysis: refresh the mutation reports"
     )
     v.add_argument("--fresh", action="store_true", help="with --mutate: regrade every mutant")
-    sub.add_parser("progress", help="points per phase and what to do next")
+    pr = sub.add_parser("progress", help="points per phase and what to do next")
+    pr.add_argument("--file", type=Path, help="a phase's notebook (or .py) instead of exercises/")
     s = sub.add_parser("stubs", help="regenerate exercises/ from solutions/")
     s.add_argument("--level", choices=["guided", "standard", "hard"], default="standard")
     s.add_argument("--out", type=Path, help="write here instead of exercises/")
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _grade(args, console: Console) -> int:
+    from grader.html_report import write_html
     from grader.report import render_terminal, write_json, write_junit, write_markdown
     from grader.runner import grade
     from grader.session import Budget, parse_memory
@@ -135,6 +137,7 @@ def _grade(args, console: Console) -> int:
         (args.json, write_json),
         (args.junit, write_junit),
         (args.markdown, write_markdown),
+        (args.html, write_html),
     ):
         if path:
             write(result, path)
@@ -155,31 +158,9 @@ def _verify(args, console: Console) -> int:
 
 
 def _progress(args, console: Console) -> int:
-    from grader.report import reason
-    from grader.runner import grade
-    from grader.submission import EXERCISES
+    from grader.progress import progress
 
-    table = Table(header_style="bold", title="Your progress")
-    for column in ("phase", "title", "points", "next"):
-        table.add_column(column)
-    earned = possible = 0.0
-    next_step = None
-    for number, phase in registry.phases().items():
-        if not (EXERCISES / phase.filename).exists():
-            table.add_row(str(number), phase.title, f"– / {phase.max_points}", "not released yet")
-            possible += phase.max_points
-            continue
-        result = grade(phase, None, recognise=False)
-        earned, possible = earned + result.score, possible + result.max_score
-        todo = next((e for e in result.exercises if e.status != "passed"), None)
-        hint = f"{todo.exercise.id}: {reason(todo)}" if todo else "done"
-        next_step = next_step or (todo and f"make grade PHASE={number} EX={todo.exercise.id}")
-        table.add_row(str(number), phase.title, f"{result.score:g} / {result.max_score:g}", hint)
-    console.print(table)
-    console.print(f"[bold]Total: {earned:g} / {possible:g}[/bold]")
-    if next_step:
-        console.print(f"Next: {next_step}")
-    return EXIT_OK
+    return progress(console, args.file)
 
 
 def _stubs(args, console: Console) -> int:

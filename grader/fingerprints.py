@@ -5,12 +5,18 @@ on the reference solution and on every mutant, and stores the outputs in
 grader/fixtures/phaseN/<exercise>.npz under the keys "reference/<name>" and "<mutant>/<name>".
 A mutant's *signature* is the set of outputs where it differs from the reference; a failing
 submission whose outputs equal a mutant's on its whole signature has made that mistake.
+
+The same file records, under "checks/<mutant>", the visible checks the mutant fails when graded:
+a recognised mistake is shown under those of the student's failing checks only — the failures
+it explains —, not under every failing check of the exercise (a fixture recorded before this
+falls back to all of them).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +27,19 @@ from grader.session import Session, Submission
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures"
 MATCH = {"rtol": 1e-6, "atol": 1e-9}
+CHECKS = "checks"  # the owner of the failing-check records, beside "reference" and mutant ids
+
+
+@dataclass(frozen=True)
+class Recognised:
+    """A known mistake the student's outputs match: its explanation, and the names of the
+    checks the mutant itself fails (None when the fixture does not record them)."""
+
+    why: str
+    checks: frozenset[str] | None = None
+
+    def explains(self, check: str) -> bool:
+        return self.checks is None or check in self.checks
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -72,8 +91,10 @@ def signature(reference: dict, mutant: dict) -> list[str]:
     )
 
 
-def recognise(session: Session, module, phase: Phase, exercise: str, function) -> list[str]:
-    """The explanations of the known mistakes the student's outputs match, most specific first.
+def recognise(
+    session: Session, module, phase: Phase, exercise: str, function
+) -> list[Recognised]:
+    """The known mistakes the student's outputs match, most specific first.
 
     A mutant matches when the student's outputs equal its own on its whole signature. A match
     whose signature lies inside another match's is that one's shadow and is dropped; what
@@ -91,7 +112,8 @@ def recognise(session: Session, module, phase: Phase, exercise: str, function) -
     finally:
         session.end_check()
     explanations = {m.id: m.why for m in mutants_module.load(phase)}
-    matches: list[tuple[frozenset, str]] = []
+    failing = recorded.get(CHECKS, {})
+    matches: list[tuple[frozenset, Recognised]] = []
     for owner, values in recorded.items():
         if owner == "reference" or owner not in explanations:
             continue
@@ -99,13 +121,16 @@ def recognise(session: Session, module, phase: Phase, exercise: str, function) -
         if keys and all(
             k in outputs and k in values and _same(outputs[k], values[k]) for k in keys
         ):
-            matches.append((keys, explanations[owner]))
+            checks = frozenset(map(str, failing[owner])) if owner in failing else None
+            matches.append((keys, Recognised(explanations[owner], checks)))
     matches.sort(key=lambda match: -len(match[0]))
-    kept: list[tuple[frozenset, str]] = []
-    for keys, why in matches:
-        if not any(keys <= other for other, _ in kept) and why not in (w for _, w in kept):
-            kept.append((keys, why))
-    return [why for _, why in kept]
+    kept: list[tuple[frozenset, Recognised]] = []
+    for keys, found in matches:
+        if not any(keys <= other for other, _ in kept) and found.why not in (
+            k.why for _, k in kept
+        ):
+            kept.append((keys, found))
+    return [found for _, found in kept]
 
 
 def run_fingerprint(phase: Phase, source: str, function) -> dict[str, np.ndarray]:
@@ -134,7 +159,8 @@ def run_fingerprints(phase: Phase, source: str, functions: dict) -> dict[str, di
 
 
 def compute(phase: Phase, exercise: str, function) -> dict[str, np.ndarray]:
-    """The flat {key: array} a fixture file holds for `exercise`, computed afresh."""
+    """The flat {key: array} a fixture file holds for `exercise`, computed afresh: the
+    fingerprints of the reference and of each mutant, and the checks each mutant fails."""
     source = (ROOT / "solutions" / phase.filename).read_text()
     flat = {f"reference/{k}": v for k, v in run_fingerprint(phase, source, function).items()}
     for mutant in mutants_module.load(phase):
@@ -146,7 +172,31 @@ def compute(phase: Phase, exercise: str, function) -> dict[str, np.ndarray]:
                     f"mutant {mutant.id}: its fingerprint run failed: {exc}"
                 ) from exc
             flat.update({f"{mutant.id}/{k}": v for k, v in outputs.items()})
+            names = failing_checks(phase, exercise, mutant.apply(source))
+            flat[f"{CHECKS}/{mutant.id}"] = np.array(names, dtype=str)
     return flat
+
+
+def failing_checks(phase: Phase, exercise: str, source: str) -> list[str]:
+    """The visible checks of `exercise` that a solution-like source fails (hidden ones are not
+    named: fixtures ship with the student release)."""
+    from grader.runner import grade  # the runner uses this module
+
+    directory = Path(tempfile.mkdtemp(prefix="gradschool-fixture-"))
+    try:
+        for other in (ROOT / "solutions").glob("phase*.py"):
+            shutil.copyfile(other, directory / other.name)
+        (directory / phase.filename).write_text(source)
+        result = grade(
+            phase,
+            directory / phase.filename,
+            exercises=[exercise],
+            recognise=False,
+            prerequisites=False,
+        )
+        return sorted(c.spec.name for e in result.exercises for c in e.failures)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def write(phase: Phase, exercise: str, flat: dict[str, np.ndarray]) -> Path:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.evidence import worst
 from grader.runner import KINDS, ExerciseResult, PhaseResult
 
 STYLE = {
@@ -97,22 +98,29 @@ def _render_details(result: PhaseResult, console: Console) -> None:
                 f"  [yellow]Fix first: {', '.join(ex.blocked_by)} (this exercise "
                 f"builds on it)[/yellow]"
             )
-        if ex.mistake:
-            console.print(f"  [magenta]Recognised mistake:[/magenta] {ex.mistake}")
         for check in ex.failures[:4]:
             console.print(
                 f"  ✗ {check.spec.description} [dim]({check.spec.category}, "
                 f"{KINDS[check.kind]})[/dim]"
             )
+            if check.mistake:  # shown under the failures it explains only
+                console.print(f"      [magenta]Recognised mistake:[/magenta] {check.mistake}")
             for line in check.message.splitlines():
                 console.print(f"      {line}", markup=False)
             if check.example:
                 console.print(f"      smallest failing input: {check.example}", markup=False)
             if check.hint:
                 console.print(f"      hint: {check.hint}", markup=False)
+            if check.output:
+                console.print("      your code printed (the end):", markup=False)
+                for line in check.output.splitlines()[-TERMINAL_OUTPUT_LINES:]:
+                    console.print(f"      | {line}", markup=False)
         if len(ex.failures) > 4:
             console.print(f"  … and {len(ex.failures) - 4} more failing checks")
         console.print(f"  Read: {ex.exercise.reading}")
+
+
+TERMINAL_OUTPUT_LINES = 8
 
 
 def hidden_line(result: PhaseResult) -> str:
@@ -139,8 +147,8 @@ def gradescope(result: PhaseResult) -> dict:
                 output += f"\nSmallest failing input: {check.example}"
             if check.hint:
                 output += f"\nHint: {check.hint}"
-            if not check.passed and ex.mistake:
-                output += f"\nRecognised mistake: {ex.mistake}"
+            if not check.passed and check.mistake:
+                output += f"\nRecognised mistake: {check.mistake}"
             tests.append(
                 {
                     "name": f"{ex.exercise.id}: {check.spec.description}",
@@ -193,12 +201,17 @@ def write_junit(result: PhaseResult, path: Path) -> None:
         "testsuites", name=f"phase{result.phase.number}", time=f"{result.seconds:.3f}"
     )
     for ex in result.exercises:
+        errors = [c for c in ex.failures if c.kind in JUNIT_ERRORS]
+        skipped = [c for c in ex.failures if c.kind in JUNIT_SKIPPED]
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=ex.exercise.id,
             tests=str(len(ex.checks)),
-            failures=str(len(ex.failures)),
+            failures=str(len(ex.failures) - len(errors) - len(skipped)),
+            errors=str(len(errors)),
+            skipped=str(len(skipped)),
+            time=f"{sum(c.seconds for c in ex.checks):.3f}",
         )
         for check in ex.checks:
             case = ET.SubElement(
@@ -209,13 +222,26 @@ def write_junit(result: PhaseResult, path: Path) -> None:
                 time=f"{check.seconds:.3f}",
             )
             if not check.passed:
-                failure = ET.SubElement(
-                    case, "failure", type=check.kind, message=check.spec.description
+                tag = (
+                    "error"
+                    if check.kind in JUNIT_ERRORS
+                    else "skipped"
+                    if check.kind in JUNIT_SKIPPED
+                    else "failure"
                 )
+                failure = ET.SubElement(case, tag, type=check.kind, message=check.spec.description)
                 failure.text = _failure_text(ex, check)
+            if check.output:
+                ET.SubElement(case, "system-out").text = check.output
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
+
+
+# JUnit's three ways not to pass: an assertion (failure), an exception (error), not run
+# (skipped: an unfinished stub is not a failure a CI dashboard should shout about)
+JUNIT_ERRORS = ("error", "timeout", "crash", "import", "internal")
+JUNIT_SKIPPED = ("not_implemented",)
 
 
 def _failure_text(ex: ExerciseResult, check) -> str:
@@ -224,8 +250,8 @@ def _failure_text(ex: ExerciseResult, check) -> str:
         parts.append(f"Smallest failing input: {check.example}")
     if check.hint:
         parts.append(f"Hint: {check.hint}")
-    if ex.mistake:
-        parts.append(f"Recognised mistake: {ex.mistake}")
+    if check.mistake:
+        parts.append(f"Recognised mistake: {check.mistake}")
     parts.append(f"Read: {ex.exercise.reading}")
     return "\n".join(parts)
 
@@ -260,6 +286,20 @@ def write_markdown(result: PhaseResult, path: Path) -> None:
                 *(f"  {line}" for line in _failure_text(ex, check).splitlines()),
                 "  ```",
             ]
+            for item in check.evidence:
+                rows = worst(item)
+                if rows:
+                    lines += [
+                        "",
+                        f"  {item.title}, the largest differences:",
+                        "",
+                        "  | index | got | expected |",
+                        "  |---|---|---|",
+                        *(f"  | {list(i)} | {g:.6g} | {e:.6g} |" for i, g, e in rows),
+                    ]
+            if check.output:
+                lines += ["", "  Your code printed (the end):", "", "  ```"]
+                lines += [f"  {line}" for line in check.output.splitlines()] + ["  ```"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

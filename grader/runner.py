@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import fingerprints
+from grader import evidence, fingerprints
 from grader.checks import CheckFailed, CheckSpec, contracts
+from grader.evidence import Evidence
 from grader.forbidden import Violation, scan
 from grader.registry import Exercise, Phase, exercise_by_id
 from grader.registry import phase as phase_by_number
@@ -29,6 +30,7 @@ from grader.session import (
     Submission,
     WorkerCrashed,
     WorkerTimeout,
+    output_limit_message,
 )
 from grader.submission import EXERCISES, nothing_defined, prepare
 
@@ -55,10 +57,23 @@ class CheckResult:
     example: str | None = None
     seconds: float = 0.0
     charges: tuple[str, ...] = ()  # other exercises whose functions this failure convicts
+    evidence: list[Evidence] = field(default_factory=list)  # for the reports (grader.evidence)
+    mistakes: list[str] = field(default_factory=list)  # recognised mistakes this failure shows
+    output: str = ""  # the tail of what the submission printed during a failing check
 
     @property
     def passed(self) -> bool:
         return self.kind == "passed"
+
+    @property
+    def mistake(self) -> str | None:
+        """The recognised mistakes that explain this failure, in one sentence."""
+        return one_sentence(self.mistakes)
+
+
+def one_sentence(mistakes: list[str]) -> str | None:
+    """Recognised mistakes named together: "A. Also: B."."""
+    return " Also: ".join(mistakes) if mistakes else None
 
 
 @dataclass
@@ -77,11 +92,7 @@ class ExerciseResult:
     @property
     def mistake(self) -> str | None:
         """The recognised mistakes in one sentence (several are named together)."""
-        if not self.mistakes:
-            return None
-        if len(self.mistakes) == 1:
-            return self.mistakes[0]
-        return " Also: ".join(self.mistakes)
+        return one_sentence(self.mistakes)
 
     @property
     def score(self) -> float:
@@ -171,18 +182,33 @@ def hidden_counts(phase: Phase, checks: dict[str, list[CheckSpec]]) -> dict[str,
     return counts
 
 
+def _attach_mistakes(result: ExerciseResult, found: list[fingerprints.Recognised]) -> None:
+    """Name the recognised mistakes on the exercise, and each under the failing checks it
+    explains: those its mutant fails too. A mistake whose recorded checks are none of the
+    failing ones (or not recorded) is shown under every failing check, as it cannot be placed."""
+    result.mistakes = [m.why for m in found]
+    failing = result.failures
+    for mistake in found:
+        placed = [c for c in failing if mistake.explains(c.spec.name)] or failing
+        for check in placed:
+            check.mistakes.append(mistake.why)
+
+
 def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
     """Run one check; every way it can end becomes a CheckResult, never an exception."""
     started = time.monotonic()
+    printed = session.output_mark()
     session.begin_check(spec.seconds)
     try:
-        spec.function(module)
-        result = CheckResult(spec, "passed")
+        with evidence.collecting() as attached:
+            spec.function(module)
+        result = CheckResult(spec, "passed", evidence=attached)
     except CheckFailed as failure:
         result = CheckResult(spec, "wrong", str(failure), failure.hint, failure.example)
         result.charges = tuple(getattr(failure, "charges", ()))
+        result.evidence = attached + evidence.from_failure(failure)
     except StudentError as error:
-        result = _student_error(spec, error)
+        result = _student_error(spec, error, session.limits.output_bytes)
     except WorkerTimeout as fault:
         result = CheckResult(spec, "timeout", f"{fault}: an infinite loop, or far too slow?")
     except WorkerCrashed as fault:
@@ -204,10 +230,20 @@ def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
             "your code called a forbidden API: " + "; ".join(session.violations[:3]),
         )
     result.seconds = time.monotonic() - started
+    if not result.passed:
+        result.output = session.output_since(printed)
     return result
 
 
-def _student_error(spec: CheckSpec, error: StudentError) -> CheckResult:
+def _student_error(spec: CheckSpec, error: StudentError, output_bytes: int) -> CheckResult:
+    if error.output_full:  # EFBIG from RLIMIT_FSIZE: say which limit, not "File too large"
+        return CheckResult(
+            spec,
+            "error",
+            f"your code printed or wrote more than the grader allows (while {error.what}): "
+            f"{output_limit_message(output_bytes)}",
+            "Print less: no print inside a loop over elements or steps.",
+        )
     if error.not_implemented:
         return CheckResult(spec, "not_implemented", error.message or "not implemented yet")
     if error.forbidden:
@@ -315,8 +351,11 @@ def grade(
                     and exercise.id in prints
                     and result.status != "not implemented yet"
                 ):
-                    result.mistakes = fingerprints.recognise(
-                        session, module, phase, exercise.id, prints[exercise.id]
+                    _attach_mistakes(
+                        result,
+                        fingerprints.recognise(
+                            session, module, phase, exercise.id, prints[exercise.id]
+                        ),
                     )
                 results.append(result)
     finally:

@@ -67,6 +67,8 @@ BOOT = (
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 MiB = 1 << 20
+OUTPUT_LINES = 20  # of a failing check's output, shown under it
+OUTPUT_TAIL_BYTES = 64 << 10
 DEFAULT_MEMORY = 768 * MiB  # Gradescope's default container (with half a vCPU)
 MEMORY_VARIABLE = "GRADSCHOOL_MEMORY"  # a course's own default budget, e.g. "1G"
 JUDGE_MEMORY = 288 * MiB  # the judge's typical peak; the worker's 480 MiB keeps a margin
@@ -202,6 +204,13 @@ class ImportFailed(Exception):
     """The submission could not be imported; every check of the phase fails with this."""
 
 
+def output_limit_message(limit: int) -> str:
+    return (
+        f"[the grader stopped your output at its limit of {limit / MiB:g} MiB: everything "
+        f"printed or written to a file after that failed]"
+    )
+
+
 class StudentError(Exception):
     """The submission raised an exception; carries its type, message and the student's frames."""
 
@@ -212,6 +221,7 @@ class StudentError(Exception):
         self.not_implemented = bool(info.get("not_implemented"))
         self.forbidden = bool(info.get("forbidden"))
         self.oversized = bool(info.get("oversized"))  # a reply larger than the check accepts
+        self.output_full = bool(info.get("output_full"))  # a write hit Limits.output_bytes
         self.what = what
         super().__init__(f"{self.type}: {self.message}")
 
@@ -580,6 +590,28 @@ class Session:
         except OSError:
             return ""
         return data[-limit:].decode(errors="replace")
+
+    def output_mark(self) -> int:
+        """Where the submission's output stands now (a byte offset into its log)."""
+        try:
+            return self.log_path.stat().st_size if self.log_path else 0
+        except OSError:
+            return 0
+
+    def output_since(self, mark: int, lines: int = OUTPUT_LINES) -> str:
+        """The last `lines` lines the submission printed after `mark` (never parsed), and a
+        last line naming the output limit when the log reached it."""
+        try:
+            with open(self.log_path, "rb") as log:
+                size = log.seek(0, os.SEEK_END)
+                log.seek(max(mark, size - OUTPUT_TAIL_BYTES))
+                data = log.read()
+        except (OSError, TypeError):
+            return ""
+        text = data.decode(errors="replace").splitlines()[-lines:]
+        if mark < self.limits.output_bytes <= size:  # the limit was reached during this check
+            text.append(output_limit_message(self.limits.output_bytes))
+        return "\n".join(line[:300] for line in text)
 
 
 def _observations(reply: dict) -> list[dict]:

@@ -1,13 +1,22 @@
 """Generate student stubs from reference solutions (SPEC §3).
 
 Markers, always on a line of their own inside a function or method body:
-    # BEGIN SOLUTION              blanked at every level
+    # BEGIN SOLUTION              blanked at every level (at guided, less its KEEP spans)
     # BEGIN SOLUTION guided-keep  kept at level guided, blanked at standard and hard
     # BEGIN SOLUTION hard         kept at guided and standard, blanked at hard
     # END SOLUTION
     # HINT: text                  inside a region: kept in the stub as a comment
+    # KEEP guided … # END KEEP    inside a `# BEGIN SOLUTION` region: structure (shapes, loops,
+                                  bookkeeping) that level guided shows around its blanks
 A blanked region becomes its hints plus `raise NotImplementedError("<exercise>: <task>")`, the
-task being the first docstring line of the enclosing function. Generation is a pure function of
+task being the first docstring line of the enclosing function. The three levels:
+    guided    formula-level blanks: a region's KEEP spans are shown and every run of lines
+              between them becomes its hints plus a raise, at that run's indentation;
+    standard  algorithm-level: every region is its hints plus one raise;
+    hard      interface only: every function body, given helpers too, is its docstring plus a
+              raise, and no hints are shown.
+KEEP markers are comments that mutation keys ignore (`without_level_markers`), so marking a
+solution for level guided leaves its mutation report current. Generation is a pure function of
 the solution text, so it is deterministic and idempotent.
 """
 
@@ -25,6 +34,9 @@ LEVELS = ("guided", "standard", "hard")
 BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION(?: (hard|guided-keep))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 HINT = re.compile(r"^\s*# HINT:")
+KEEP = re.compile(r"^\s*# KEEP guided\s*$")
+END_KEEP = re.compile(r"^\s*# END KEEP\s*$")
+LEVEL_MARKER = re.compile(r"^[ \t]*# (?:KEEP guided|END KEEP)[ \t]*\n?", re.MULTILINE)
 BLANKED_AT = {None: set(LEVELS), "guided-keep": {"standard", "hard"}, "hard": {"hard"}}
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
@@ -97,12 +109,18 @@ def _message(phase: Phase, symbol: str, task: str) -> str:
     return f"{prefix}: {task}".replace("\\", "\\\\").replace('"', '\\"')
 
 
+def without_level_markers(source: str) -> str:
+    """`source` less its KEEP/END KEEP lines: what mutation keys hash (they only shape stubs)."""
+    return LEVEL_MARKER.sub("", source)
+
+
 def generate(source: str, phase: Phase, level: str = "standard", name: str = "solution") -> str:
     """The stub text for `source` at `level`."""
     if level not in LEVELS:
         raise StubError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
     lines = source.splitlines()
     regions = find_regions(lines, name)
+    _check_keep_markers(lines, regions, name)
     tasks = _tasks(source, phase)
     out: list[str] = []
     cursor = 0
@@ -113,25 +131,19 @@ def generate(source: str, phase: Phase, level: str = "standard", name: str = "so
             task = tasks.get(region.begin + 1)
             if task is None:
                 raise StubError(f"{name}:{region.begin + 1}: a region must sit inside a function")
-            hints = [line for line in body if HINT.match(line)]
             statement = f'{region.indent}raise NotImplementedError("{task}")'
-            previous = next(
-                (
-                    i
-                    for i in range(len(out) - 1, -1, -1)
-                    if out[i].strip() and not HINT.match(out[i])
-                ),
-                None,
-            )
-            if previous is not None and out[previous] == statement:
-                out[previous:previous] = hints  # one raise per blank, all its hints above it
+            if level == "guided":
+                out.extend(_guided(body, region, task, f"{name}:{region.begin + 1}"))
             else:
-                out.extend([*hints, statement])
+                _blank(out, [ln for ln in body if HINT.match(ln)], statement)
         else:
             out.extend(line for line in body if not HINT.match(line))
         cursor = region.end + 1
     out.extend(lines[cursor:])
-    stub = HEADER.format(level=level, phase=phase.number) + "\n".join(out) + "\n"
+    text = "\n".join(out) + "\n"
+    if level == "hard":
+        text = _interface_only(text, phase)
+    stub = HEADER.format(level=level, phase=phase.number) + text
     try:
         ast.parse(stub)
     except SyntaxError as exc:
@@ -140,6 +152,125 @@ def generate(source: str, phase: Phase, level: str = "standard", name: str = "so
             f"check the markers around it"
         ) from None
     return stub
+
+
+def _blank(out: list[str], hints: list[str], statement: str) -> None:
+    """Append one blank (hints, then the raise), merged with a blank directly above it."""
+    previous = next(
+        (i for i in range(len(out) - 1, -1, -1) if out[i].strip() and not HINT.match(out[i])),
+        None,
+    )
+    if previous is not None and out[previous] == statement:
+        out[previous:previous] = hints  # one raise per blank, all its hints above it
+    else:
+        out.extend([*hints, statement])
+
+
+def _check_keep_markers(lines: list[str], regions: list[Region], name: str) -> None:
+    """KEEP spans sit inside `# BEGIN SOLUTION` regions (the only ones guided blanks), unnested."""
+    inside = {i for r in regions if r.kind is None for i in range(r.begin + 1, r.end)}
+    for index, line in enumerate(lines):
+        marker = KEEP.match(line) or END_KEEP.match(line)
+        if marker and index not in inside:
+            raise StubError(
+                f"{name}:{index + 1}: KEEP markers belong in a `# BEGIN SOLUTION` region"
+            )
+        if not marker and ("# KEEP" in line or "# END KEEP" in line):
+            raise StubError(f"{name}:{index + 1}: malformed marker {line.strip()!r}")
+    for region in regions:
+        open_at = None
+        for index in range(region.begin + 1, region.end):
+            if KEEP.match(lines[index]):
+                if open_at is not None:
+                    raise StubError(f"{name}:{index + 1}: KEEP inside another KEEP")
+                open_at = index
+            elif END_KEEP.match(lines[index]):
+                if open_at is None:
+                    raise StubError(f"{name}:{index + 1}: END KEEP without a KEEP")
+                open_at = None
+        if open_at is not None:
+            raise StubError(f"{name}:{open_at + 1}: KEEP never closed before END SOLUTION")
+
+
+def _guided(body: list[str], region: Region, task: str, where: str) -> list[str]:
+    """A region at level guided: KEEP spans shown, each run between them its hints + a raise."""
+    out: list[str] = []
+    run: list[str] = []
+    at_region_indent = False
+
+    def flush() -> None:
+        nonlocal at_region_indent
+        hints = [ln for ln in run if HINT.match(ln)]
+        code = [ln for ln in run if ln.strip() and not ln.strip().startswith("#")]
+        # one raise per block: a line less indented than the block's first line starts a new one
+        indents: list[str] = []
+        for line in code:
+            indent = line[: len(line) - len(line.lstrip())]
+            if not indents or len(indent) < len(indents[-1]):
+                indents.append(indent)
+        out.extend(hints)
+        for indent in indents:
+            at_region_indent |= indent == region.indent
+            out.append(f'{indent}raise NotImplementedError("{task}")')
+        run.clear()
+
+    keeping = False
+    for line in body:
+        if KEEP.match(line):
+            flush()
+            keeping = True
+        elif END_KEEP.match(line):
+            keeping = False
+        elif keeping:
+            out.append(line)
+        else:
+            run.append(line)
+    flush()
+    if not at_region_indent:
+        # a raise only inside a loop or branch could be skipped: the stub must always fail
+        raise StubError(f"{where}: at level guided the region needs a blank at its own indent")
+    return out
+
+
+def _interface_only(text: str, phase: Phase) -> str:
+    """Every function body in `text` replaced by its docstring and a raise (level hard)."""
+    lines = text.splitlines()
+    tasks = _tasks(text, phase)
+    spans: list[tuple[int, int, str]] = []  # (first, last) 0-based body lines, the raise
+
+    def visit(nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.ClassDef):
+                visit(node.body)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                docstring = (
+                    isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)
+                )
+                indent = " " * body[0].col_offset
+                first = body[0].end_lineno if docstring else body[0].lineno - 1
+                while (
+                    not docstring and first > node.lineno and _trails(lines[first - 1], len(indent))
+                ):
+                    first -= 1  # comments opening the body belong to it
+                last = node.end_lineno or node.lineno
+                # comments closing the body belong to it, not to what follows
+                while last < len(lines) and _trails(lines[last], len(indent)):
+                    last += 1
+                statement = f'{indent}raise NotImplementedError("{tasks[node.lineno]}")'
+                spans.append((first, last, statement))
+
+    visit(ast.parse(text).body)
+    for first, last, statement in sorted(spans, reverse=True):
+        lines[first:last] = [statement]
+    return "\n".join(lines) + "\n"
+
+
+def _trails(line: str, body_indent: int) -> bool:
+    stripped = line.lstrip()
+    return stripped.startswith("#") and len(line) - len(stripped) >= body_indent
 
 
 def stub_for(phase: Phase, level: str = "standard") -> str:

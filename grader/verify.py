@@ -5,7 +5,9 @@ Python; the solution scores 100%; the stub scores 0 with every check failing cle
 exercise has ≥ 3 mutants and each loses points and is recognised by name (which also
 proves its recorded fixture current); the recorded reference outputs equal fresh ones; no check
 ever hit a grader error; the mutation report (`make mutate`) is current and every generated
-mutant that survives is reviewed (grader/mutation/record.py).
+mutant that survives is reviewed (grader/mutation/record.py). Each phase's verdict is recorded
+with a key over what it depends on (grader/verify_record.py), so the project's tests re-verify
+only the phases whose files changed.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from __future__ import annotations
 import multiprocessing
 import shutil
 import tempfile
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import fingerprints, mutants, stubgen
+from grader import fingerprints, mutants, stubgen, verify_record
 from grader.mutation import analyse as mutation
 from grader.registry import ROOT, Phase, phases
 from grader.registry import phase as phase_by_number
@@ -206,9 +209,12 @@ def verify(numbers: list[int] | None = None, jobs: int = 2, log=print) -> bool:
             log(f"phase {number}: no solution yet — skipped")
             continue
         log(f"phase {number} — {phase.title}")
+        key, started = verify_record.parts(phase), time.monotonic()  # the files verified
         verdict = verify_phase(phase, jobs, log)
         for problem in verdict.problems:
             log(f"  ✗ {problem}")
         log("  ✓ sound" if verdict.ok else f"  {len(verdict.problems)} problem(s)")
+        record = verify_record.write(phase, key, verdict.problems, time.monotonic() - started)
+        log(f"  recorded in {record.relative_to(ROOT)}")
         ok = ok and verdict.ok
     return ok

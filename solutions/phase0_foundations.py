@@ -43,7 +43,9 @@ def mse_loss(
     """
     # BEGIN SOLUTION
     # HINT: every term carries the 1/N of the mean, and the square brings down a 2.
+    # KEEP guided
     N = X.shape[0]
+    # END KEEP
     r = X @ w + b - y  # (N,)
     return float(r @ r / N), 2.0 / N * (X.T @ r), float(2.0 * r.mean())
     # END SOLUTION
@@ -60,8 +62,10 @@ def fit_linear_regression(
     # BEGIN SOLUTION
     # HINT: record the loss returned by mse_loss before you apply the update.
     w, b = np.zeros(X.shape[1], dtype=X.dtype), 0.0
+    # KEEP guided
     losses = np.empty(steps)
     for t in range(steps):
+    # END KEEP
         losses[t], dw, db = mse_loss(X, y, w, b)
         w, b = w - lr * dw, b - lr * db
     return w, b, losses
@@ -207,7 +211,9 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     """
     # BEGIN SOLUTION
     # HINT: pick one entry per row with fancy indexing: logp[np.arange(N), labels].
+    # KEEP guided
     N = logits.shape[0]
+    # END KEEP
     rows = np.arange(N)
     loss = -log_softmax(logits)[rows, labels].mean()
     dlogits = softmax(logits)  # (N, C)
@@ -256,7 +262,9 @@ class Linear:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (N, in) → x Wᵀ + b (N, out); caches x for backward."""
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return x @ self.weight.T + self.bias
         # END SOLUTION
 
@@ -297,7 +305,9 @@ def compute_fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """
     # BEGIN SOLUTION
     # HINT: a Linear weight is (out, in): fan_in is shape[1], not shape[0].
+    # KEEP guided
     if len(shape) < 2:
+    # END KEEP
         raise ValueError(f"fans need a weight with at least 2 dimensions, got shape {shape}")
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
@@ -326,12 +336,17 @@ def xavier_normal(shape: tuple[int, ...], gain: float = 1.0, rng: Rng = None) ->
 
 
 def he_uniform(shape: tuple[int, ...], mode: str = "fan_in", rng: Rng = None) -> np.ndarray:
-    """Kaiming uniform for ReLU: U(−b, b), b = √2·√(3/fan); fan = fan_in or fan_out per `mode`."""
+    """Kaiming uniform for ReLU: U(−b, b), b = √2·√(3/fan); fan = fan_in or fan_out per `mode`.
+
+    Any other mode raises ValueError.
+    """
     # BEGIN SOLUTION
     # HINT: ReLU zeroes half the signal, hence the gain √2; U(−b, b) has variance b²/3.
     fan_in, fan_out = compute_fans(shape)
     fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode)
+    # KEEP guided
     if fan is None:
+    # END KEEP
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     bound = math.sqrt(2.0) * math.sqrt(3.0 / fan)
     return np.random.default_rng(rng).uniform(-bound, bound, shape)
@@ -339,11 +354,16 @@ def he_uniform(shape: tuple[int, ...], mode: str = "fan_in", rng: Rng = None) ->
 
 
 def he_normal(shape: tuple[int, ...], mode: str = "fan_in", rng: Rng = None) -> np.ndarray:
-    """Kaiming normal for ReLU: N(0, std²), std = √2/√fan; fan = fan_in or fan_out per `mode`."""
+    """Kaiming normal for ReLU: N(0, std²), std = √2/√fan; fan = fan_in or fan_out per `mode`.
+
+    Any other mode raises ValueError.
+    """
     # BEGIN SOLUTION
     fan_in, fan_out = compute_fans(shape)
     fan = {"fan_in": fan_in, "fan_out": fan_out}.get(mode)
+    # KEEP guided
     if fan is None:
+    # END KEEP
         raise ValueError(f"mode must be 'fan_in' or 'fan_out', got {mode!r}")
     return np.random.default_rng(rng).normal(0.0, math.sqrt(2.0 / fan), shape)
     # END SOLUTION
@@ -412,15 +432,23 @@ class BatchNorm1d:
         # END SOLUTION
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """x (N, D) → γ·x̂ + β (N, D); in training also updates the running statistics."""
+        """x (N, D) → γ·x̂ + β (N, D); in training also updates the running statistics.
+
+        Training needs N ≥ 2: the unbiased variance divides by N − 1, so a batch of one sample
+        raises ValueError, as torch does.
+        """
         # BEGIN SOLUTION
         # HINT: normalise with the biased variance (x.var(axis=0)), but feed the running
         # HINT: variance the unbiased one, ×N/(N − 1), as torch does.
+        # KEEP guided
         if not self.training:
+        # END KEEP
             x_hat = (x - self.running_mean) / np.sqrt(self.running_var + self.eps)
             return self.weight * x_hat + self.bias
+        # KEEP guided
         N = x.shape[0]
         if N < 2:
+        # END KEEP
             raise ValueError("BatchNorm1d needs more than one sample per batch in training")
         mu, var = x.mean(axis=0), x.var(axis=0)  # (D,), (D,)
         inv_std = 1 / np.sqrt(var + self.eps)  # (D,)
@@ -428,7 +456,9 @@ class BatchNorm1d:
         m = self.momentum
         self.running_mean = (1 - m) * self.running_mean + m * mu
         self.running_var = (1 - m) * self.running_var + m * var * N / (N - 1)
+        # KEEP guided
         self.cache = (x_hat, inv_std)
+        # END KEEP
         return self.weight * x_hat + self.bias
         # END SOLUTION
 
@@ -442,7 +472,9 @@ class BatchNorm1d:
         # BEGIN SOLUTION
         # HINT: μ and σ² depend on every sample, so dx has two extra terms beyond dx̂/√(σ² + ε).
         x_hat, inv_std = self.cache
+        # KEEP guided
         N = dout.shape[0]
+        # END KEEP
         self.grad_weight[...] = (dout * x_hat).sum(axis=0)
         self.grad_bias[...] = dout.sum(axis=0)
         dx_hat = dout * self.weight  # (N, D)
@@ -492,7 +524,9 @@ class LayerNorm:
         mu = x.mean(axis=-1, keepdims=True)  # (..., 1)
         inv_std = 1 / np.sqrt(x.var(axis=-1, keepdims=True) + self.eps)  # (..., 1)
         x_hat = (x - mu) * inv_std  # (..., D)
+        # KEEP guided
         self.cache = (x_hat, inv_std)
+        # END KEEP
         return self.weight * x_hat + self.bias
         # END SOLUTION
 
@@ -506,7 +540,9 @@ class LayerNorm:
         # BEGIN SOLUTION
         # HINT: the sums in dx run over the last axis; the sums for γ and β over all the others.
         x_hat, inv_std = self.cache
+        # KEEP guided
         D = dout.shape[-1]
+        # END KEEP
         self.grad_weight[...] = (dout * x_hat).reshape(-1, D).sum(axis=0)
         self.grad_bias[...] = dout.reshape(-1, D).sum(axis=0)
         dx_hat = dout * self.weight  # (..., D)
@@ -539,7 +575,8 @@ class Dropout:
     """
 
     def __init__(self, p: float = 0.5, rng: Rng = None) -> None:
-        """Drop probability p ∈ [0, 1]; the layer's own Generator, made once from rng; training."""
+        """Drop probability p ∈ [0, 1] (ValueError otherwise); the layer's own Generator, made
+        once from rng; training."""
         # BEGIN SOLUTION hard
         if not 0 <= p <= 1:
             raise ValueError(f"dropout probability must be in [0, 1], got {p}")
@@ -567,8 +604,10 @@ class Dropout:
         """x (any shape) → x·mask/(1 − p) in training (zeros when p = 1), x in eval."""
         # BEGIN SOLUTION
         # HINT: scale in training, not in eval; p = 1 must give zeros, not 0/0.
+        # KEEP guided
         if not self.training:
             self.mask = None
+        # END KEEP
             return x
         keep = self.rng.random(x.shape) >= self.p
         self.mask = keep.astype(x.dtype) * (1 / (1 - self.p) if self.p < 1 else 0.0)
@@ -603,7 +642,9 @@ class ReLU:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x (any shape) → max(x, 0)."""
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return relu(x)
         # END SOLUTION
 
@@ -638,7 +679,9 @@ class Sequential:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """x → layers[-1](… layers[0](x))."""
         # BEGIN SOLUTION
+        # KEEP guided
         for layer in self.layers:
+        # END KEEP
             x = layer.forward(x)
         return x
         # END SOLUTION
@@ -647,7 +690,9 @@ class Sequential:
         """dout = ∂L/∂output → ∂L/∂input, filling every layer's grads on the way."""
         # BEGIN SOLUTION
         # HINT: walk the layers in reverse; each backward's output is the next one's dout.
+        # KEEP guided
         for layer in reversed(self.layers):
+        # END KEEP
             dout = layer.backward(dout)
         return dout
         # END SOLUTION
@@ -692,15 +737,17 @@ def make_mlp(sizes: tuple[int, ...] = (2, 4, 4, 2), rng: Rng = None) -> Sequenti
     # BEGIN SOLUTION
     # HINT: normalise rng once and pass the same Generator to every Linear.
     rng = np.random.default_rng(rng)
+    # KEEP guided
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    # END KEEP
         layers += [Linear(fan_in, fan_out, rng), ReLU()]
     return Sequential(*layers[:-1])  # drop the last ReLU: the output layer gives logits
     # END SOLUTION
 
 
 def sgd_step(params: list[np.ndarray], grads: list[np.ndarray], lr: float) -> None:
-    """In place, for every pair: p ← p − lr·g."""
+    """In place, for every pair: p ← p − lr·g. ValueError when the lists differ in length."""
     # BEGIN SOLUTION
     # HINT: `p = p - lr * g` rebinds a local name and leaves the layer's array unchanged.
     for p, g in zip(params, grads, strict=True):
@@ -727,8 +774,10 @@ def train_classifier(
     # BEGIN SOLUTION
     # HINT: forward → softmax_cross_entropy → backward(dlogits) → sgd_step, `steps` times.
     rng = np.random.default_rng(rng)
+    # KEEP guided
     losses = np.empty(steps)
     for t in range(steps):
+    # END KEEP
         idx = slice(None) if batch_size is None else rng.choice(len(X), batch_size, replace=False)
         losses[t], dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
         model.backward(dlogits)

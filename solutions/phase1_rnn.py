@@ -43,9 +43,13 @@ def rnn_step(x: Tensor, h: Tensor, weight_ih: Tensor, weight_hh: Tensor,
     # BEGIN SOLUTION
     # HINT: F.linear(x, W, b) computes x Wᵀ + b and accepts b = None.
     pre = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, H)
+    # KEEP guided
     if nonlinearity == "tanh":
+    # END KEEP
         return torch.tanh(pre)
+    # KEEP guided
     if nonlinearity == "relu":
+    # END KEEP
         return torch.relu(pre)
     raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     # END SOLUTION
@@ -72,15 +76,19 @@ class RNNCell(nn.Module):
         # BEGIN SOLUTION
         # HINT: the bound depends on the hidden size only, even for weight_ih.
         bound = 1 / math.sqrt(hidden_size)
+        # KEEP guided
         for parameter in self.parameters():
+        # END KEEP
             nn.init.uniform_(parameter, -bound, bound)
         # END SOLUTION
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         """x (B, I), h (B, H) or None for zeros → h' (B, H)."""
         # BEGIN SOLUTION
+        # KEEP guided
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)
+        # END KEEP
         return rnn_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
                         self.nonlinearity)
         # END SOLUTION
@@ -102,7 +110,9 @@ def lstm_step(x: Tensor, state: LSTMState, weight_ih: Tensor, weight_hh: Tensor,
     """
     # BEGIN SOLUTION
     # HINT: compute all four gates with one matmul each, then tensor.chunk(4, dim=1).
+    # KEEP guided
     h, c = state
+    # END KEEP
     gates = F.linear(x, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)  # (B, 4H)
     i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
@@ -129,16 +139,20 @@ class LSTMCell(nn.Module):
         # END SOLUTION
         # BEGIN SOLUTION
         bound = 1 / math.sqrt(hidden_size)
+        # KEEP guided
         for parameter in self.parameters():
+        # END KEEP
             nn.init.uniform_(parameter, -bound, bound)
         # END SOLUTION
 
     def forward(self, x: Tensor, state: LSTMState | None = None) -> LSTMState:
         """x (B, I), state (h, c) each (B, H), or None for zeros → (h', c')."""
         # BEGIN SOLUTION
+        # KEEP guided
         if state is None:
             zeros = x.new_zeros(x.shape[0], self.hidden_size)
             state = (zeros, zeros)
+        # END KEEP
         return lstm_step(x, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         # END SOLUTION
 
@@ -187,15 +201,19 @@ class GRUCell(nn.Module):
         # END SOLUTION
         # BEGIN SOLUTION
         bound = 1 / math.sqrt(hidden_size)
+        # KEEP guided
         for parameter in self.parameters():
+        # END KEEP
             nn.init.uniform_(parameter, -bound, bound)
         # END SOLUTION
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         """x (B, I), h (B, H) or None for zeros → h' (B, H)."""
         # BEGIN SOLUTION
+        # KEEP guided
         if h is None:
             h = x.new_zeros(x.shape[0], self.hidden_size)
+        # END KEEP
         return gru_step(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         # END SOLUTION
 
@@ -233,17 +251,21 @@ class PeepholeLSTMCell(nn.Module):
         self.weight_cf = nn.Parameter(torch.empty(hidden_size))
         self.weight_co = nn.Parameter(torch.empty(hidden_size))
         bound = 1 / math.sqrt(hidden_size)
+        # KEEP guided
         for parameter in self.parameters():
+        # END KEEP
             nn.init.uniform_(parameter, -bound, bound)
         # END SOLUTION
 
     def forward(self, x: Tensor, state: LSTMState | None = None) -> LSTMState:
         """x (B, I), state (h, c) each (B, H), or None for zeros → (h', c')."""
         # BEGIN SOLUTION
+        # KEEP guided
         if state is None:
             zeros = x.new_zeros(x.shape[0], self.hidden_size)
             state = (zeros, zeros)
         h, c = state
+        # END KEEP
         gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh,
                                                                      self.bias_hh)  # (B, 4H)
         i, f, g, o = gates.chunk(4, dim=1)  # (B, H) each
@@ -294,17 +316,25 @@ class MultiLayerRNN(nn.Module):
         # BEGIN SOLUTION
         # HINT: setattr(self, name, nn.Parameter(...)) registers a parameter under any name.
         rows = GATES[cell_type] * hidden_size
+        # KEEP guided
         for layer in range(num_layers):
+        # END KEEP
             width = input_size if layer == 0 else hidden_size * self.num_directions
+            # KEEP guided
             for suffix in self._suffixes():
+            # END KEEP
                 names = self._names(layer, suffix)
                 setattr(self, names[0], nn.Parameter(torch.empty(rows, width)))
                 setattr(self, names[1], nn.Parameter(torch.empty(rows, hidden_size)))
+                # KEEP guided
                 if bias:
+                # END KEEP
                     setattr(self, names[2], nn.Parameter(torch.empty(rows)))
                     setattr(self, names[3], nn.Parameter(torch.empty(rows)))
         bound = 1 / math.sqrt(hidden_size)
+        # KEEP guided
         for parameter in self.parameters():
+        # END KEEP
             nn.init.uniform_(parameter, -bound, bound)
         # END SOLUTION
 
@@ -330,10 +360,14 @@ class MultiLayerRNN(nn.Module):
         names = self._names(layer, suffix)
         weights = [getattr(self, name) for name in (names if self.bias else names[:2])]
         step = {"rnn": rnn_step, "lstm": lstm_step, "gru": gru_step}[self.cell_type]
+        # KEEP guided
         outputs = []
         for t in range(x.shape[1]):
+        # END KEEP
             state = step(x[:, t], state, *weights)
+            # KEEP guided
             outputs.append(state[0] if self.cell_type == "lstm" else state)
+            # END KEEP
         return torch.stack(outputs, dim=1), state
         # END SOLUTION
 
@@ -342,29 +376,41 @@ class MultiLayerRNN(nn.Module):
         # BEGIN SOLUTION
         # HINT: the backward direction reads x.flip(1); flip its outputs back before concatenating.
         # HINT: h_n is layer-major: [layer 0 forward, layer 0 backward, layer 1 forward, …].
+        # KEEP guided
         if not self.batch_first:
+        # END KEEP
             x = x.transpose(0, 1)  # (B, T, I)
         lstm = self.cell_type == "lstm"
+        # KEEP guided
         if h_0 is None:
             zeros = x.new_zeros(self.num_layers * self.num_directions, x.shape[0],
                                 self.hidden_size)
+        # END KEEP
             h_0 = (zeros, zeros) if lstm else zeros
+        # KEEP guided
         finals = []
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
             for d, suffix in enumerate(self._suffixes()):
+        # END KEEP
                 k = layer * self.num_directions + d
                 state = (h_0[0][k], h_0[1][k]) if lstm else h_0[k]
                 sequence = layer_input if d == 0 else layer_input.flip(1)
                 out, state = self._run_direction(sequence, state, layer, suffix)
+                # KEEP guided
                 outputs.append(out if d == 0 else out.flip(1))
                 finals.append(state)
+                # END KEEP
             layer_input = torch.cat(outputs, dim=2)  # (B, T, D·H)
+            # KEEP guided
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+            # END KEEP
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
         output = layer_input if self.batch_first else layer_input.transpose(0, 1)
+        # KEEP guided
         if lstm:
+        # END KEEP
             h_n, c_n = zip(*finals, strict=True)
             return output, (torch.stack(h_n), torch.stack(c_n))  # (L·D, B, H) each
         return output, torch.stack(finals)  # (L·D, B, H)
@@ -397,9 +443,13 @@ class TanhRNNFunction(torch.autograd.Function):
         # BEGIN SOLUTION
         # HINT: ctx.save_for_backward(...) the inputs and the hidden states you computed.
         h, hs = h0, []
+        # KEEP guided
         for t in range(x.shape[1]):
+        # END KEEP
             h = torch.tanh(x[:, t] @ weight_ih.T + bias_ih + h @ weight_hh.T + bias_hh)  # (B, H)
+            # KEEP guided
             hs.append(h)
+            # END KEEP
         hs = torch.stack(hs, dim=1)  # (B, T, H)
         ctx.save_for_backward(x, h0, weight_ih, weight_hh, hs)
         return hs
@@ -412,11 +462,15 @@ class TanhRNNFunction(torch.autograd.Function):
         # HINT: tanh′ = 1 − tanh², and tanh is what you saved: the derivative is 1 − h_t².
         # HINT: h_t feeds the loss directly (G_t) and through h_{t+1}: add both before going on.
         x, h0, weight_ih, weight_hh, hs = ctx.saved_tensors
+        # KEEP guided
         dx = torch.empty_like(x)
+        # END KEEP
         dweight_ih, dweight_hh = torch.zeros_like(weight_ih), torch.zeros_like(weight_hh)
+        # KEEP guided
         dbias = hs.new_zeros(hs.shape[2])
         carry = torch.zeros_like(h0)  # ∂L/∂h_t through h_{t+1}, (B, H)
         for t in reversed(range(x.shape[1])):
+        # END KEEP
             h_prev = hs[:, t - 1] if t > 0 else h0
             da = (grad_hs[:, t] + carry) * (1 - hs[:, t] ** 2)  # (B, H)
             dx[:, t] = da @ weight_ih
@@ -458,7 +512,9 @@ class SequenceClassifier(nn.Module):
         # BEGIN SOLUTION
         # HINT: h_n[-D:] holds the top layer's directions; output[:, -1] is wrong backwards.
         _, h_n = self.rnn(x)
+        # KEEP guided
         if self.rnn.cell_type == "lstm":
+        # END KEEP
             h_n = h_n[0]
         top = h_n[-self.rnn.num_directions:]  # (D, B, H)
         return self.head(torch.cat(list(top), dim=1))  # (B, C)
@@ -525,7 +581,9 @@ def precision_recall_f1(pred: Tensor, target: Tensor, num_classes: int,
     precision = tp / predicted.clamp(min=1)
     recall = tp / actual.clamp(min=1)
     f1 = 2 * tp / (predicted + actual).clamp(min=1)  # 2TP/(2TP + FP + FN)
+    # KEEP guided
     if average == "macro":
+    # END KEEP
         return precision.mean(), recall.mean(), f1.mean()
     return precision, recall, f1
     # END SOLUTION

@@ -43,7 +43,9 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
     # HINT: masked_fill the forbidden scores with −inf *before* the max and the exp.
     # HINT: a fully masked row has max −inf, and −inf − (−inf) is nan: replace such a max by 0,
     # HINT: and divide by 1 where the sum is 0. The max needs no gradient (.detach()).
+    # KEEP guided
     if mask is not None:
+    # END KEEP
         scores = scores.masked_fill(~mask, float("-inf"))
     m = scores.amax(dim=dim, keepdim=True).detach()
     m = torch.where(torch.isfinite(m), m, torch.zeros_like(m))
@@ -127,7 +129,9 @@ class MultiplicativeAttention(nn.Module):
         """query (..., Tq, Dq), keys (..., Tk, Dk) → scores (..., Tq, Tk)."""
         # BEGIN SOLUTION
         # HINT: W_a k for every key at once is self.W(keys) — shape (..., Tk, Dq).
+        # KEEP guided
         if self.method == "general":
+        # END KEEP
             keys = self.W(keys)  # (..., Tk, Dq)
         return query @ keys.transpose(-2, -1)  # (..., Tq, Tk)
         # END SOLUTION
@@ -172,7 +176,9 @@ def additive_mask(mask: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
     Same shape as mask, floating `dtype`. Adding masks combines them (−inf wins).
     """
     # BEGIN SOLUTION
+    # KEEP guided
     if mask.dtype != torch.bool:
+    # END KEEP
         return mask.to(dtype)
     return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask,
                                                                              float("-inf"))
@@ -198,15 +204,23 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     # BEGIN SOLUTION
     # HINT: without the 1/√d_k, dot products of d_k-dimensional vectors grow like √d_k and
     # HINT: the softmax saturates.
+    # KEEP guided
     tq, tk = query.shape[-2], key.shape[-2]
+    # END KEEP
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = query @ key.transpose(-2, -1) * scale  # (..., Tq, Tk)
+    # KEEP guided
     if attn_mask is not None:
+    # END KEEP
         scores = scores + additive_mask(attn_mask, scores.dtype)
+    # KEEP guided
     if is_causal:
+    # END KEEP
         scores = scores + additive_mask(causal_mask(tq, tk, scores.device), scores.dtype)
     weights = masked_softmax(scores, dim=-1)  # (..., Tq, Tk)
+    # KEEP guided
     if dropout_p > 0:
+    # END KEEP
         weights = F.dropout(weights, p=dropout_p)
     return weights @ value, weights  # (..., Tq, d_v), (..., Tq, Tk)
     # END SOLUTION
@@ -277,14 +291,18 @@ class MultiHeadAttention(nn.Module):
         """(B, T, E) → (B, H, T, d): head h gets features h·d … (h+1)·d − 1 of each token."""
         # BEGIN SOLUTION
         # HINT: the features of one token are contiguous: view as (B, T, H, d) first.
+        # KEEP guided
         B, T, _ = x.shape
+        # END KEEP
         return x.view(B, T, self.num_heads, self.head_dim).transpose(1, 2)  # (B, H, T, d)
         # END SOLUTION
 
     def merge_heads(self, x: Tensor) -> Tensor:
         """(B, H, T, d) → (B, T, E), the inverse of split_heads."""
         # BEGIN SOLUTION
+        # KEEP guided
         B, H, T, d = x.shape
+        # END KEEP
         return x.transpose(1, 2).reshape(B, T, H * d)  # (B, T, E)
         # END SOLUTION
 
@@ -304,30 +322,42 @@ class MultiHeadAttention(nn.Module):
         # HINT: project with the three row blocks of in_proj_weight (and of in_proj_bias),
         # HINT: split heads, attend, merge heads, out_proj.
         # HINT: the padding mask hides *keys*: it becomes (B, 1, 1, Tk).
+        # KEEP guided
         B, tq, tk = query.shape[0], query.shape[1], key.shape[1]
+        # END KEEP
         if self._qkv_same_embed_dim:
             w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         else:
             w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        # KEEP guided
         b_q = b_k = b_v = None
         if self.in_proj_bias is not None:
+        # END KEEP
             b_q, b_k, b_v = self.in_proj_bias.chunk(3)
         q = self.split_heads(F.linear(query, w_q, b_q))  # (B, H, Tq, d)
         k = self.split_heads(F.linear(key, w_k, b_k))  # (B, H, Tk, d)
         v = self.split_heads(F.linear(value, w_v, b_v))  # (B, H, Tk, d)
+        # KEEP guided
         mask = None
         if attn_mask is not None:
+        # END KEEP
             mask = additive_mask(attn_mask, q.dtype)
+            # KEEP guided
             if mask.dim() == 3:  # torch's (B·H, Tq, Tk) layout
+            # END KEEP
                 mask = mask.view(B, self.num_heads, tq, tk)
+        # KEEP guided
         if key_padding_mask is not None:
+        # END KEEP
             pad = additive_mask(key_padding_mask, q.dtype)[:, None, None, :]  # (B, 1, 1, Tk)
             mask = pad if mask is None else mask + pad
         dropout_p = self.dropout if self.training else 0.0
         out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p,
                                                     is_causal=is_causal)
         out = self.out_proj(self.merge_heads(out))  # (B, Tq, E)
+        # KEEP guided
         if not need_weights:
+        # END KEEP
             return out, None
         return out, weights.mean(dim=1) if average_attn_weights else weights
         # END SOLUTION
@@ -372,7 +402,9 @@ def sliding_window_mask(T: int, window: int, causal: bool = True,
     # BEGIN SOLUTION
     positions = torch.arange(T, device=device)
     offset = positions[:, None] - positions[None, :]  # (T, T): i − j
+    # KEEP guided
     if causal:
+    # END KEEP
         return (offset >= 0) & (offset < window)
     return offset.abs() < window
     # END SOLUTION
@@ -443,7 +475,9 @@ def sinusoidal_table(length: int, dim: int, base: float = 10000.0,
     # BEGIN SOLUTION
     # HINT: sin and cos interleave (even columns sin, odd columns cos): stack on a new last
     # HINT: axis, then flatten the last two.
+    # KEEP guided
     if dim % 2:
+    # END KEEP
         raise ValueError(f"sinusoidal encodings need an even dim, got {dim}")
     position = torch.arange(length, dtype=torch.float64, device=device)[:, None]  # (L, 1)
     omega = base ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=device) / dim)
@@ -466,8 +500,10 @@ class SinusoidalPositionalEncoding(nn.Module):
         """x (..., T, dim) → x + pe[offset : offset + T], in x's dtype; ValueError when
         offset + T > max_len."""
         # BEGIN SOLUTION
+        # KEEP guided
         T = x.shape[-2]
         if offset + T > self.pe.shape[0]:
+        # END KEEP
             raise ValueError(f"positions up to {offset + T} exceed max_len {self.pe.shape[0]}")
         return x + self.pe[offset:offset + T].to(x.dtype)
         # END SOLUTION
@@ -487,8 +523,10 @@ class LearnedPositionalEmbedding(nn.Module):
         """x (..., T, dim) → x + weight[offset : offset + T]; ValueError when
         offset + T > max_len."""
         # BEGIN SOLUTION
+        # KEEP guided
         T = x.shape[-2]
         if offset + T > self.weight.shape[0]:
+        # END KEEP
             raise ValueError(f"positions up to {offset + T} exceed max_len {self.weight.shape[0]}")
         return x + self.weight[offset:offset + T]
         # END SOLUTION
@@ -521,8 +559,10 @@ class RotaryEmbedding(nn.Module):
         # BEGIN SOLUTION
         # HINT: x[..., 0::2] and x[..., 1::2] are the two halves of every pair; put the results
         # HINT: back in the same interleaved order.
+        # KEEP guided
         T = x.shape[-2]
         if positions is None:
+        # END KEEP
             positions = torch.arange(T, device=x.device)
         theta = self.base ** (-torch.arange(0, self.dim, 2, dtype=torch.float64,
                                             device=x.device) / self.dim)  # (dim/2,)

@@ -52,13 +52,19 @@ class Optimizer:
         # BEGIN SOLUTION
         # HINT: model.parameters() is a generator: turn it into a list before looking at it.
         self.defaults = dict(defaults)
+        # KEEP guided
         self.state: dict[Tensor, dict] = {}
         self.param_groups: list[dict] = []
+        # END KEEP
         params = list(params)
+        # KEEP guided
         if not params:
+        # END KEEP
             raise ValueError("optimizer got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
+        # KEEP guided
         for group in groups:
+        # END KEEP
             self.add_param_group(group)
         # END SOLUTION
 
@@ -69,14 +75,22 @@ class Optimizer:
         """
         # BEGIN SOLUTION
         # HINT: a group that sets only "lr" still needs every other default (dict.setdefault).
+        # KEEP guided
         params = group["params"]
+        # END KEEP
         group = {**group, "params": [params] if isinstance(params, Tensor) else list(params)}
+        # KEEP guided
         for key, value in self.defaults.items():
+        # END KEEP
             group.setdefault(key, value)
         seen = {id(p) for other in self.param_groups for p in other["params"]}
+        # KEEP guided
         if any(id(p) in seen for p in group["params"]):
+        # END KEEP
             raise ValueError("some parameters appear in more than one parameter group")
+        # KEEP guided
         self.param_groups.append(group)
+        # END KEEP
         # END SOLUTION
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -104,14 +118,18 @@ class Optimizer:
         # BEGIN SOLUTION
         # HINT: `with torch.enable_grad():` around the closure, `with torch.no_grad():` around
         # HINT: the updates (an in-place change of a leaf that requires grad is an error otherwise).
+        # KEEP guided
         loss = None
         if closure is not None:
             with torch.enable_grad():
+        # END KEEP
                 loss = closure()
+        # KEEP guided
         with torch.no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is None:
+        # END KEEP
                         continue
                     self.update(p, p.grad, self.state.setdefault(p, {}), group)
         return loss
@@ -154,9 +172,13 @@ class SGD(Optimizer):
         # END SOLUTION
         # BEGIN SOLUTION
         # HINT: grad.add(param, alpha=λ) makes a new tensor; grad.add_ would change p.grad.
+        # KEEP guided
         if weight_decay != 0:
+        # END KEEP
             grad = grad.add(param, alpha=weight_decay)
+        # KEEP guided
         if momentum != 0:
+        # END KEEP
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = grad.clone()  # a copy: never alias p.grad
@@ -197,7 +219,9 @@ class Adagrad(Optimizer):
         # END SOLUTION
         # BEGIN SOLUTION
         # HINT: ε is added after the square root, and lr_decay counts from the first step (t − 1).
+        # KEEP guided
         if group["weight_decay"] != 0:
+        # END KEEP
             grad = grad.add(param, alpha=group["weight_decay"])
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"].addcmul_(grad, grad)
@@ -233,7 +257,9 @@ class RMSprop(Optimizer):
         # END SOLUTION
         # BEGIN SOLUTION
         # HINT: α weighs the *old* average; a centered RMSprop divides by a standard deviation.
+        # KEEP guided
         if group["weight_decay"] != 0:
+        # END KEEP
             grad = grad.add(param, alpha=group["weight_decay"])
         square_avg = state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
         if group["centered"]:
@@ -286,14 +312,18 @@ class Adam(Optimizer):
         # END SOLUTION
         # BEGIN SOLUTION
         # HINT: AdamW: p ← p·(1 − lr·λ) before the Adam step, and λ never touches the gradient.
+        # KEEP guided
         if weight_decay != 0:
+        # END KEEP
             if self.decoupled_weight_decay:
                 param.mul_(1 - lr * weight_decay)
             else:
                 grad = grad.add(param, alpha=weight_decay)
         exp_avg = state["exp_avg"].mul_(beta1).add_(grad, alpha=1 - beta1)
         exp_avg_sq = state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        # KEEP guided
         if group["amsgrad"]:
+        # END KEEP
             exp_avg_sq = torch.maximum(state["max_exp_avg_sq"], exp_avg_sq,
                                        out=state["max_exp_avg_sq"])
         # HINT: both moments start at 0, so early averages are too small by 1 − βᵗ: divide it out.
@@ -480,7 +510,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         # BEGIN SOLUTION
         # HINT: walk the cycles: while t is past the current one, subtract its length and grow it.
         t_cur, t_i = t, self.T_0
+        # KEEP guided
         while t_cur >= t_i:
+        # END KEEP
             t_cur -= t_i
             t_i *= self.T_mult
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t_cur / t_i)) / 2
@@ -506,7 +538,9 @@ class WarmupCosine(LRScheduler):
         """base·t/W during warmup, then a cosine from base to η_min over the remaining steps."""
         # BEGIN SOLUTION
         # HINT: the cosine's clock starts at the end of warmup: its progress is (t − W)/(T − W).
+        # KEEP guided
         if t < self.warmup_steps:
+        # END KEEP
             return base_lr * t / self.warmup_steps
         progress = min(1.0, (t - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
@@ -555,7 +589,9 @@ class ReduceLROnPlateau:
         """Whether `current` improves on self.best by more than the threshold."""
         # BEGIN SOLUTION
         # HINT: "rel" compares with best·(1 ∓ threshold), "abs" with best ∓ threshold.
+        # KEEP guided
         if self.mode == "min":
+        # END KEEP
             bound = self.best * (1 - self.threshold) if self.threshold_mode == "rel" \
                 else self.best - self.threshold
             return current < bound
@@ -575,16 +611,24 @@ class ReduceLROnPlateau:
             self.num_bad_epochs = 0
         else:
             self.num_bad_epochs += 1
+        # KEEP guided
         if self.cooldown_counter > 0:
+        # END KEEP
             self.cooldown_counter -= 1
+            # KEEP guided
             self.num_bad_epochs = 0
         if self.num_bad_epochs > self.patience:
             for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+            # END KEEP
                 new_lr = max(group["lr"] * self.factor, min_lr)
+                # KEEP guided
                 if group["lr"] - new_lr > self.eps:
                     group["lr"] = new_lr
+                # END KEEP
             self.cooldown_counter = self.cooldown
+            # KEEP guided
             self.num_bad_epochs = 0
+            # END KEEP
         # END SOLUTION
 
     def get_last_lr(self) -> list[float]:
@@ -612,16 +656,24 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     # HINT: torch.linalg.vector_norm(x, ord) handles ord = inf; never scale a gradient *up*.
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     grads = [p.grad for p in params if p.grad is not None]
+    # KEEP guided
     if not grads:
+    # END KEEP
         return torch.tensor(0.0)
+    # KEEP guided
     with torch.no_grad():
+    # END KEEP
         norms = torch.stack([torch.linalg.vector_norm(g, norm_type) for g in grads])
         total = torch.linalg.vector_norm(norms, norm_type)
+        # KEEP guided
         if error_if_nonfinite and not torch.isfinite(total):
+        # END KEEP
             raise RuntimeError(f"the total norm of order {norm_type} of the gradients is "
                                f"{total.item()}: cannot clip")
         scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        # KEEP guided
         for g in grads:
+        # END KEEP
             g.mul_(scale)
     return total
     # END SOLUTION
@@ -631,9 +683,11 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     """Clamp every gradient element into [−clip_value, clip_value], in place."""
     # BEGIN SOLUTION
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    # KEEP guided
     with torch.no_grad():
         for p in params:
             if p.grad is not None:
+    # END KEEP
                 p.grad.clamp_(-clip_value, clip_value)
     # END SOLUTION
 
@@ -670,11 +724,15 @@ def cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100,
     keep = target != ignore_index  # (N,)
     safe_target = torch.where(keep, target, torch.zeros_like(target))
     nll = -log_p.gather(1, safe_target[:, None]).squeeze(1)  # (N,)
+    # KEEP guided
     if label_smoothing > 0:  # only then: a −inf logit (a masked class) makes Σ_c log p = −inf
+    # END KEEP
         smooth = -log_p.mean(dim=-1)  # (N,): the uniform part, (1/C)·Σ_c −log p
         nll = (1 - label_smoothing) * nll + label_smoothing * smooth
     loss = torch.where(keep, nll, torch.zeros_like(nll))
+    # KEEP guided
     if reduction == "mean":
+    # END KEEP
         return loss.sum() / keep.sum()
     return _reduce(loss, reduction)
     # END SOLUTION
@@ -712,7 +770,9 @@ def sigmoid_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gam
     ce = bce_with_logits(logits, targets, reduction="none")
     p_t = p * targets + (1 - p) * (1 - targets)
     loss = ce * (1 - p_t) ** gamma
+    # KEEP guided
     if alpha >= 0:
+    # END KEEP
         loss = (alpha * targets + (1 - alpha) * (1 - targets)) * loss
     return _reduce(loss, reduction)
     # END SOLUTION
@@ -753,7 +813,9 @@ def triplet_margin_loss(anchor: Tensor, positive: Tensor, negative: Tensor, marg
 
     d_pos = distance(anchor, positive)
     d_neg = distance(anchor, negative)
+    # KEEP guided
     if swap:
+    # END KEEP
         d_neg = torch.minimum(d_neg, distance(positive, negative))
     return _reduce(torch.clamp(d_pos - d_neg + margin, min=0), reduction)
     # END SOLUTION
@@ -782,7 +844,9 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     """
     # BEGIN SOLUTION
     # HINT: exclude s_ii by setting it to −inf before the softmax, not by subtracting it after.
+    # KEEP guided
     n = len(z1)
+    # END KEEP
     z = F.normalize(torch.cat([z1, z2]), dim=-1)  # (2N, D)
     sim = z @ z.T / temperature  # (2N, 2N)
     self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)

@@ -54,7 +54,9 @@ def erf(x: Tensor) -> Tensor:
     # HINT: torch.sign(x) is −1, 0 or 1 — and erf(0) = 0.
     z = x.abs()
     t = 1.0 / (1.0 + ERF_P * z)
+    # KEEP guided
     a1, a2, a3, a4, a5 = ERF_A
+    # END KEEP
     poly = t * (a1 + t * (a2 + t * (a3 + t * (a4 + t * a5))))
     return torch.sign(x) * (1.0 - poly * torch.exp(-z * z))
     # END SOLUTION
@@ -72,9 +74,13 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """
     # BEGIN SOLUTION
     # HINT: Φ(x) = (1 + erf(x/√2))/2.
+    # KEEP guided
     if approximate == "tanh":
+    # END KEEP
         return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3)))
+    # KEEP guided
     if approximate != "none":
+    # END KEEP
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     # END SOLUTION
@@ -125,7 +131,9 @@ class LayerNormFunction(torch.autograd.Function):
         inv_std = torch.rsqrt((centred * centred).mean(dim=dims, keepdim=True) + eps)  # (..., 1…)
         x_hat = centred * inv_std  # (..., *S)
         y = x_hat if weight is None else x_hat * weight
+        # KEEP guided
         if bias is not None:
+        # END KEEP
             y = y + bias
         ctx.save_for_backward(x_hat, inv_std, weight)
         ctx.dims, ctx.has_bias = dims, bias is not None
@@ -141,7 +149,9 @@ class LayerNormFunction(torch.autograd.Function):
         # HINT: leading dimensions (reshape to (−1, *S) and sum dim 0).
         x_hat, inv_std, weight = ctx.saved_tensors
         dims = ctx.dims
+        # KEEP guided
         shape = x_hat.shape[len(x_hat.shape) - len(dims):]
+        # END KEEP
         d_hat = grad_out if weight is None else grad_out * weight  # (..., *S)
         dx = inv_std * (d_hat - d_hat.mean(dim=dims, keepdim=True)
                         - x_hat * (d_hat * x_hat).mean(dim=dims, keepdim=True))
@@ -158,8 +168,10 @@ def layer_norm(x: Tensor, normalized_shape: Shape, weight: Tensor | None = None,
     normalized_shape is an int (the last dimension) or a tuple of trailing dimensions.
     """
     # BEGIN SOLUTION
+    # KEEP guided
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
+    # END KEEP
     return LayerNormFunction.apply(x, tuple(normalized_shape), weight, bias, eps)
     # END SOLUTION
 
@@ -208,8 +220,10 @@ def rms_norm(x: Tensor, normalized_shape: Shape, weight: Tensor | None = None,
     """
     # BEGIN SOLUTION
     # HINT: RMSNorm (Zhang & Sennrich 2019) drops LayerNorm's mean: do not subtract it.
+    # KEEP guided
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
+    # END KEEP
     dims = tuple(range(-len(normalized_shape), 0))
     eps = torch.finfo(x.dtype).eps if eps is None else eps
     y = x * torch.rsqrt((x * x).mean(dim=dims, keepdim=True) + eps)  # (..., *S)
@@ -252,11 +266,17 @@ class RMSNorm(nn.Module):
 def get_activation(activation: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     """"relu" → F.relu, "gelu" → your gelu (exact), a callable → itself; else ValueError."""
     # BEGIN SOLUTION
+    # KEEP guided
     if callable(activation):
+    # END KEEP
         return activation
+    # KEEP guided
     if activation == "relu":
+    # END KEEP
         return F.relu
+    # KEEP guided
     if activation == "gelu":
+    # END KEEP
         return gelu
     raise ValueError(f"activation should be 'relu', 'gelu' or a callable, got {activation!r}")
     # END SOLUTION
@@ -350,7 +370,9 @@ class TransformerEncoderLayer(nn.Module):
         """
         # BEGIN SOLUTION
         # HINT: pre-norm normalises the *input of each branch*; post-norm normalises the sum.
+        # KEEP guided
         x = src
+        # END KEEP
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
@@ -442,7 +464,9 @@ class TransformerDecoderLayer(nn.Module):
         memory_is_causal forbids target position i to attend memory positions j > i.
         """
         # BEGIN SOLUTION
+        # KEEP guided
         x = tgt
+        # END KEEP
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask,

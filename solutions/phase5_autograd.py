@@ -689,8 +689,10 @@ class Tensor:
     def backward(self, grad=None) -> None:
         """Add ∂self/∂leaf (times `grad`) into `.grad` of every leaf that requires grad.
 
-        `grad` = ∂L/∂self, of self's shape; it may be omitted only for a one-element tensor
-        (a scalar loss), where it is 1. The graph is walked in reverse topological order, so a
+        `grad` = ∂L/∂self, array-like of self's shape; it may be omitted only for a one-element
+        tensor (a scalar loss), where it is 1. As torch, RuntimeError when self does not require
+        grad or `grad` is omitted for several elements; ValueError when `grad` has another
+        shape (even one that broadcasts). The graph is walked in reverse topological order, so a
         tensor's gradient is complete — summed over all its uses — before its op's VJP passes it
         on. Intermediate gradients are dropped once used. Gradients accumulate: calling backward
         twice without zero_grad adds twice.
@@ -885,7 +887,8 @@ class Tensor:
 def cross_entropy(logits: Tensor, targets) -> Tensor:
     """Mean negative log-likelihood of integer class targets: a scalar Tensor.
 
-    logits (N, C), targets (N,) ints in [0, C).   L = −(1/N) Σₙ log_softmax(zₙ)[tₙ].
+    logits (N, C), targets (N,) ints in [0, C) — an array, a list or a Tensor of them.
+    L = −(1/N) Σₙ log_softmax(zₙ)[tₙ].
     Built from ops, so its gradient comes out as (softmax(z) − onehot(t)) / N by itself.
     """
     # BEGIN SOLUTION
@@ -1047,7 +1050,8 @@ class SGD:
 def fit_linear_regression(X, y, lr: float = 0.1, steps: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """Fit y ≈ X @ w + b by full-batch gradient descent on the MSE, using only the engine.
 
-    X (N, D), y (N,) → w (D,), b () ; y (N, K) → w (D, K), b (K,). Starts from zeros.
+    X (N, D), y (N,) → w (D,), b () ; y (N, K) → w (D, K), b (K,). Starts from zeros, in X's
+    dtype (float32 X gives float32 w and b).
     Assumes roughly standardised features (lr = 0.1 then converges quickly).
     """
     # BEGIN SOLUTION
@@ -1067,7 +1071,7 @@ def train_circle_mlp(X, y, steps: int = 1500, lr: float = 0.1, rng=0) -> Sequent
     """Train a 2-4-4-2 ReLU MLP on points labelled 1 inside a circle, 0 outside.
 
     X (N, 2), y (N,) in {0, 1}. Full-batch SGD with momentum 0.9 on cross_entropy, using only
-    the engine. Returns the model; predict with `model(X).numpy().argmax(axis=1)`.
+    the engine. The three Linears draw from one Generator made from `rng`, in layer order. Returns the model; predict with `model(X).numpy().argmax(axis=1)`.
     """
     # BEGIN SOLUTION
     rng = np.random.default_rng(rng)

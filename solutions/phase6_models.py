@@ -31,12 +31,24 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .phase2_attention import masked_softmax, scaled_dot_product_attention
+from .phase2_attention import (
+    SinusoidalPositionalEncoding,
+    masked_softmax,
+    scaled_dot_product_attention,
+)
 from .phase3_optim import clip_grad_norm_, cross_entropy
-from .phase4_blocks import GELU, LayerNorm, PositionwiseFeedForward
+from .phase4_blocks import (
+    GELU,
+    LayerNorm,
+    PositionwiseFeedForward,
+    RMSNorm,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 # ---- 6.1 Tokenizers ----
 
@@ -384,7 +396,8 @@ class CausalSelfAttention(nn.Module):
     c_proj = nn.Linear(C, C) mixes the heads; in training mode config.dropout drops attention
     weights (dropout_p) and the output (resid_dropout). Token t attends to tokens 0 … t. With a
     KVCache, x holds only the new tokens: their keys and values go to the cache's slot `layer`
-    (the block's index), and their queries attend to every cached token too.
+    (the block's index), and their queries attend to every cached token too. n_embd must be a
+    multiple of n_head (ValueError otherwise).
     """
 
     def __init__(self, config: GPTConfig, layer: int = 0) -> None:
@@ -488,13 +501,13 @@ class GPT(nn.Module):
         self.lm_head.weight = self.wte.weight
         for module in self.modules():
             if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+                nn.init.normal_(module.weight, std=0.02)
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
         for block in self.h:
-            nn.init.normal_(block.attn.c_proj.weight, mean=0.0, std=residual_std)
-            nn.init.normal_(block.mlp.linear2.weight, mean=0.0, std=residual_std)
+            nn.init.normal_(block.attn.c_proj.weight, std=residual_std)
+            nn.init.normal_(block.mlp.linear2.weight, std=residual_std)
         # END SOLUTION
 
     def forward(self, idx: Tensor, targets: Tensor | None = None,
@@ -546,11 +559,11 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     # HINT: torch.topk(logits, k).indices are the k to keep: scatter True there into a mask.
     # HINT: for top-p, sort, softmax, cumsum; "mass before token i" is the cumsum minus p_i.
     if top_k is not None:
-        top = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).indices  # (B, k)
+        top = torch.topk(logits, min(top_k, logits.shape[-1])).indices  # (B, k): the last dim
         keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)  # (B, V)
         logits = logits.masked_fill(~keep, float("-inf"))
     if top_p is not None:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)  # (B, V)
+        sorted_logits, order = logits.sort(descending=True)  # (B, V), each row sorted
         probs = masked_softmax(sorted_logits)  # (B, V)
         before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the more likely tokens
         drop_sorted = before >= top_p
@@ -595,21 +608,20 @@ def generate(model: GPT, idx: Tensor, max_new_tokens: int, temperature: float = 
     """
     # BEGIN SOLUTION
     # HINT: the prefill must leave room: crop the prompt to block_size, and start a new cache
-    # HINT: (a prefill of the cropped context) whenever the next token would not fit.
+    # HINT: (a prefill of the cropped context) whenever the next token would not fit; between
+    # HINT: prefills the cache holds every token but the one sampled last.
     was_training = model.training
     model.eval()
     block_size = model.config.block_size
-    cache, fed = None, 0  # fed: how many tokens of idx the cache holds
+    cache = None
     for _ in range(max_new_tokens):
         if not use_cache:
             logits, _ = model(idx[:, -block_size:])
-        elif cache is None or cache.length == block_size:
+        elif cache is None or cache.length == block_size:  # the prefill
             cache = KVCache(model.config.n_layer)
             logits, _ = model(idx[:, -block_size:], kv_cache=cache)
-            fed = idx.shape[1]
-        else:
-            logits, _ = model(idx[:, fed:], kv_cache=cache)
-            fed = idx.shape[1]
+        else:  # the cache holds every token but the one sampled last
+            logits, _ = model(idx[:, -1:], kv_cache=cache)
         idx = torch.cat((idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)),
                         dim=1)  # (B, T + 1)
     model.train(was_training)
@@ -659,7 +671,8 @@ class EpochLoader:
     batches of batch_size (the last, incomplete one dropped). With world_size > 1 (DDP), each
     step takes batch_size·world_size examples and rank r gets the r-th slice of batch_size.
     The order depends on (seed, epoch, position) only, never on the global RNG, so
-    state_dict() = {"epoch", "position"} is all a checkpoint needs.
+    state_dict() = {"epoch", "position"} is all a checkpoint needs. ValueError when the dataset
+    cannot fill one step's batch; batches keep the dataset's dtypes.
     """
 
     def __init__(self, dataset, batch_size: int, seed: int = 0, shuffle: bool = True,
@@ -691,7 +704,7 @@ class EpochLoader:
         # HINT: batch_size in the epoch's order; compute the order once per epoch.
         if self.position == self.steps_per_epoch:
             self.epoch, self.position = self.epoch + 1, 0
-        if self._order is None or self.position == 0:
+        if self.position == 0:
             self._order = self.order(self.epoch)
         start = (self.position * self.world_size + self.rank) * self.batch_size
         indices = self._order[start:start + self.batch_size]
@@ -710,9 +723,8 @@ class EpochLoader:
     def load_state_dict(self, state: dict) -> None:
         """Continue from a state_dict(): the next batch is the one it pointed at."""
         # BEGIN SOLUTION
-        self.epoch, self.position, self._order = int(state["epoch"]), int(state["position"]), None
-        if self.position:
-            self._order = self.order(self.epoch)
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self.order(self.epoch)
         # END SOLUTION
 
 
@@ -721,6 +733,7 @@ def language_model_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple
 
     The model returns logits (B, T, V) or (logits, loss); targets (B, T), −100 = ignored. A
     SUM, not a mean: the Trainer divides by the token count of the whole accumulated batch.
+    Under bf16 autocast the sum is taken in float32 (the loss is a float32 tensor).
     """
     # BEGIN SOLUTION
     inputs, targets = batch
@@ -800,7 +813,8 @@ class Trainer:
             return self.loss_fn(self.model, batch)
 
     def train_step(self) -> float:
-        """One optimizer step over accumulation_steps micro-batches; returns the token-mean loss."""
+        """One optimizer step over accumulation_steps micro-batches; returns the token-mean loss
+        (0.0 when no target is counted: the gradients are then zero)."""
         # BEGIN SOLUTION
         # HINT: backpropagate each micro-batch's sum right away (its graph is freed), and scale
         # HINT: the accumulated gradients once at the end, when the total count is known.
@@ -813,7 +827,7 @@ class Trainer:
             with self.model.no_sync() if quiet else contextlib.nullcontext():
                 loss, n = self._forward(self.train_loader.next_batch())
                 loss.backward()
-            total, count = total + float(loss.detach()), count + n
+            total, count = total + float(loss), count + n
         world = 1
         if self.distributed:  # the loss and token count of every process's micro-batches
             stats = torch.tensor([total, count], dtype=torch.float64)
@@ -829,20 +843,21 @@ class Trainer:
         self.optimizer.step()
         if self.scheduler is not None:
             self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()  # set_to_none=True by default: the gradients are freed
         self.step += 1
         return total / max(count, 1)
         # END SOLUTION
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """The token-mean loss over val_batches, in eval mode (train mode restored after)."""
+        """The token-mean loss over val_batches, in eval mode (train mode restored after); 0.0
+        when they count no target."""
         # BEGIN SOLUTION
         self.model.eval()
         total, count = 0.0, 0
         for batch in self.val_batches:
             loss, n = self._forward(batch)
-            total, count = total + float(loss.detach()), count + n
+            total, count = total + float(loss), count + n
         self.model.train()
         return total / max(count, 1)
         # END SOLUTION
@@ -850,8 +865,10 @@ class Trainer:
     def fit(self, steps: int) -> list[dict]:
         """Train until self.step == steps (continuing from a loaded checkpoint); returns history.
 
-        Log rows: {"step", "loss", "lr", "seconds"} every log_every steps, plus "val_loss" on
-        validation steps; appended to history and (rank 0) to log_path as JSON Lines.
+        Log rows: {"step", "loss", "lr" (the first parameter group's, as the step used it),
+        "seconds" (since this fit began)} every log_every steps, plus "val_loss" on validation
+        steps; appended to history and (rank 0) to log_path as JSON Lines. The tqdm bar
+        ("training", in steps) starts at self.step and shows the latest losses.
         """
         # BEGIN SOLUTION
         config, started = self.config, time.monotonic()
@@ -862,7 +879,7 @@ class Trainer:
             loss = self.train_step()
             done = self.step == steps
             row = {"step": self.step, "loss": loss, "lr": lr,
-                   "seconds": round(time.monotonic() - started, 3)}
+                   "seconds": time.monotonic() - started}
             if self.val_batches and config.eval_every and (self.step % config.eval_every == 0
                                                            or done):
                 row["val_loss"] = self.evaluate()
@@ -975,7 +992,8 @@ def trainer_state(trainer: Trainer) -> dict:
 
 
 def load_trainer_state(trainer: Trainer, state: dict) -> None:
-    """Restore a trainer_state() into a trainer built the same way (any initial weights)."""
+    """Restore a trainer_state() into a trainer built the same way (any initial weights);
+    ValueError when its optimizer's parameters or groups do not match the state's."""
     # BEGIN SOLUTION
     trainer.raw_model.load_state_dict(state["model"])
     for p, saved in zip(trainer.parameters(), state["optimizer"]["state"], strict=True):
@@ -997,4 +1015,559 @@ def load_trainer_state(trainer: Trainer, state: dict) -> None:
 # ---- 6.7 The encoder-decoder Transformer and decoding ----
 
 
+@dataclass
+class Seq2SeqConfig:
+    """The size of an encoder–decoder Transformer (Vaswani et al. 2017, scaled down)."""
+
+    src_vocab_size: int = 32
+    tgt_vocab_size: int = 32
+    d_model: int = 64
+    nhead: int = 4
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.1
+    activation: str = "relu"
+    norm_first: bool = False  # False: post-norm, as the paper; True: pre-norm
+    max_len: int = 512  # the longest source or target: the length of the positional table
+
+
+class Seq2SeqTransformer(nn.Module):
+    """An encoder–decoder Transformer (编码器–解码器) from your phase-4 layers.
+
+        memory = encode(src)                          # (B, S, d_model)
+        logits = decode(tgt, memory)                  # (B, T, tgt_vocab_size)
+        forward(src, tgt) == decode(tgt, encode(src))
+
+    Embeddings: x = dropout(E[ids]·√d_model + PE[0 … T−1]), E = src_embed or tgt_embed
+    (nn.Embedding), PE your phase-2 SinusoidalPositionalEncoding(d_model, max_len) `positional`
+    (one fixed table for both sides). encoder_layers / decoder_layers: nn.ModuleLists of your
+    TransformerEncoderLayer / TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout,
+    activation, norm_first=norm_first). A pre-norm stack's output is its un-normalised residual
+    stream, so with norm_first the encoder's output goes through encoder_norm and the decoder's
+    through decoder_norm (LayerNorm(d_model)); post-norm layers already end with a norm and
+    both are None. head = nn.Linear(d_model, tgt_vocab_size) gives the logits.
+
+    Masks (True = a real token, as your phase-2 padding_mask): src_padding_mask (B, S) hides
+    padded source positions from the encoder's self-attention and from every cross-attention;
+    tgt_padding_mask (B, T) hides padded target positions from the decoder's self-attention,
+    which is always causal: position t attends to target positions 0 … t only.
+    Init (as nn.Transformer): every parameter with more than one dimension (embeddings
+    included) Xavier-uniform, so that E·√d_model has entries of order 1, like the table's.
+    """
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        self.config = config
+        d = config.d_model
+        self.src_embed = nn.Embedding(config.src_vocab_size, d)
+        self.tgt_embed = nn.Embedding(config.tgt_vocab_size, d)
+        self.positional = SinusoidalPositionalEncoding(d, config.max_len)
+        self.dropout = nn.Dropout(config.dropout)
+        layer = {"d_model": d, "nhead": config.nhead, "dim_feedforward": config.dim_feedforward,
+                 "dropout": config.dropout, "activation": config.activation,
+                 "norm_first": config.norm_first}
+        self.encoder_layers = nn.ModuleList(
+            TransformerEncoderLayer(**layer) for _ in range(config.num_encoder_layers))
+        self.decoder_layers = nn.ModuleList(
+            TransformerDecoderLayer(**layer) for _ in range(config.num_decoder_layers))
+        self.encoder_norm = LayerNorm(d) if config.norm_first else None
+        self.decoder_norm = LayerNorm(d) if config.norm_first else None
+        self.head = nn.Linear(d, config.tgt_vocab_size)
+        # END SOLUTION
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform every parameter with more than one dimension (see the docstring)."""
+        # BEGIN SOLUTION
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+        # END SOLUTION
+
+    def embed(self, ids: Tensor, table: nn.Embedding) -> Tensor:
+        """ids (B, T) → dropout(table(ids)·√d_model + PE[0 … T−1]) (B, T, d_model)."""
+        # BEGIN SOLUTION
+        # HINT: without the √d_model the embeddings (entries ~ 1/√d_model) drown in the
+        # HINT: positional table (entries ~ 1).
+        x = table(ids) * math.sqrt(self.config.d_model)  # (B, T, d_model)
+        return self.dropout(self.positional(x))  # (B, T, d_model)
+        # END SOLUTION
+
+    def encode(self, src: Tensor, src_padding_mask: Tensor | None = None) -> Tensor:
+        """src (B, S) int64 → memory (B, S, d_model)."""
+        # BEGIN SOLUTION
+        x = self.embed(src, self.src_embed)  # (B, S, d_model)
+        for layer in self.encoder_layers:
+            x = layer(x, src_key_padding_mask=src_padding_mask)  # (B, S, d_model)
+        return x if self.encoder_norm is None else self.encoder_norm(x)
+        # END SOLUTION
+
+    def decode(self, tgt: Tensor, memory: Tensor, src_padding_mask: Tensor | None = None,
+               tgt_padding_mask: Tensor | None = None) -> Tensor:
+        """tgt (B, T) int64, memory (B, S, d_model) → logits (B, T, tgt_vocab_size)."""
+        # BEGIN SOLUTION
+        # HINT: the source padding mask hides padded *memory* positions in cross-attention.
+        x = self.embed(tgt, self.tgt_embed)  # (B, T, d_model)
+        for layer in self.decoder_layers:
+            x = layer(x, memory, tgt_key_padding_mask=tgt_padding_mask,
+                      memory_key_padding_mask=src_padding_mask, tgt_is_causal=True)
+        if self.decoder_norm is not None:
+            x = self.decoder_norm(x)  # (B, T, d_model)
+        return self.head(x)  # (B, T, tgt_vocab_size)
+        # END SOLUTION
+
+    def forward(self, src: Tensor, tgt: Tensor, src_padding_mask: Tensor | None = None,
+                tgt_padding_mask: Tensor | None = None) -> Tensor:
+        """src (B, S), tgt (B, T) → logits (B, T, tgt_vocab_size): decode(tgt, encode(src))."""
+        # BEGIN SOLUTION
+        memory = self.encode(src, src_padding_mask)  # (B, S, d_model)
+        return self.decode(tgt, memory, src_padding_mask, tgt_padding_mask)
+        # END SOLUTION
+
+
+# ---- 6.8 Decoding and BLEU ----
+
+
+@torch.no_grad()
+def greedy_decode(model: Seq2SeqTransformer, src: Tensor, max_len: int, bos: int, eos: int,
+                  src_padding_mask: Tensor | None = None) -> Tensor:
+    """Greedy decoding (贪心解码): src (B, S) → tokens (B, 1 + n) int64, n ≤ max_len.
+
+    Row b starts with bos and appends y_t = argmax_y p(y | y_<t, src_b) one token at a time,
+    the source encoded once. A row is finished once it has appended eos; finished rows are
+    filled with eos, and decoding stops when every row is finished or max_len tokens were
+    appended. Eval mode, no gradients; the model's mode is restored afterwards.
+    """
+    # BEGIN SOLUTION
+    # HINT: encode once, then call decode on the whole prefix at every step and read the
+    # HINT: logits of its last position.
+    was_training = model.training
+    model.eval()
+    memory = model.encode(src, src_padding_mask)  # (B, S, d_model)
+    ys = torch.full((src.shape[0], 1), bos, dtype=torch.long, device=src.device)  # (B, 1)
+    finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)  # (B,)
+    for _ in range(max_len):
+        logits = model.decode(ys, memory, src_padding_mask)[:, -1]  # (B, V)
+        token = logits.argmax(dim=-1).masked_fill(finished, eos)  # (B,)
+        ys = torch.cat((ys, token[:, None]), dim=1)  # (B, t + 1)
+        finished |= token == eos
+        if finished.all():
+            break
+    model.train(was_training)
+    return ys
+    # END SOLUTION
+
+
+def length_penalty_factor(length: int, alpha: float) -> float:
+    """GNMT's length penalty lp(|Y|) = ((5 + |Y|) / 6)^α (Wu et al. 2016); lp = 1 at α = 0."""
+    # BEGIN SOLUTION
+    return ((5 + length) / 6) ** alpha
+    # END SOLUTION
+
+
+@torch.no_grad()
+def beam_search(model: Seq2SeqTransformer, src: Tensor, beam_width: int, max_len: int, bos: int,
+                eos: int, length_penalty: float = 0.0) -> list[tuple[Tensor, float]]:
+    """Beam search (束搜索) for one source sentence src (S,): the best hypotheses, best first.
+
+    Returns up to beam_width pairs (tokens (1 + |Y|,) int64, log p(Y | src)): tokens starts
+    with bos; |Y| counts the appended tokens (eos included); log p(Y | src) = Σ_t log
+    softmax(logits_t)[y_t], the model's log-probability of those tokens. Each step extends
+    every live hypothesis by every token and keeps the beam_width best extensions by
+    log-probability; an extension ending in eos is finished: it leaves the beam and never grows
+    again (Sutskever et al. 2014). After max_len steps (or when no live hypothesis is left),
+    the finished and the live hypotheses are ranked by
+        score(Y) = log p(Y | src) / lp(|Y|),   lp(|Y|) = ((5 + |Y|) / 6)^α,  α = length_penalty,
+    applied once, to whole hypotheses: α = 0 ranks by log-probability (short hypotheses win),
+    α > 0 favours longer ones. ValueError if beam_width < 1. Eval mode, no gradients; the
+    model's mode is restored afterwards.
+    """
+    # BEGIN SOLUTION
+    # HINT: a hypothesis's log-probability is the SUM of its tokens' log-probabilities: add
+    # HINT: each step's log_softmax to the running total before choosing the top beam_width.
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    was_training = model.training
+    model.eval()
+    memory = model.encode(src[None])  # (1, S, d_model)
+    beams = torch.full((1, 1), bos, dtype=torch.long, device=src.device)  # (k, t): live
+    log_probs = torch.zeros(1, dtype=memory.dtype, device=src.device)  # (k,)
+    finished: list[tuple[Tensor, Tensor]] = []
+    for _ in range(max_len):
+        logits = model.decode(beams, memory.expand(len(beams), -1, -1))[:, -1]  # (k, V)
+        vocab = logits.shape[-1]
+        candidates = (log_probs[:, None] + logits.log_softmax(dim=-1)).flatten()  # (k·V,)
+        best = candidates.topk(min(beam_width, candidates.numel()))
+        origin, token = best.indices // vocab, best.indices % vocab  # (k,), (k,)
+        beams = torch.cat((beams[origin], token[:, None]), dim=1)  # (k, t + 1)
+        log_probs = best.values  # (k,)
+        ended = token == eos  # (k,)
+        finished += zip(beams[ended], log_probs[ended], strict=True)
+        beams, log_probs = beams[~ended], log_probs[~ended]
+        if len(beams) == 0:
+            break
+    hypotheses = finished + list(zip(beams, log_probs, strict=True))
+    hypotheses.sort(key=lambda h: float(h[1]) / length_penalty_factor(len(h[0]) - 1,
+                                                                      length_penalty),
+                    reverse=True)
+    model.train(was_training)
+    return [(tokens, float(log_prob)) for tokens, log_prob in hypotheses[:beam_width]]
+    # END SOLUTION
+
+
+def ngram_counts(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+    """How often each n-gram (n consecutive tokens) occurs in tokens."""
+    # BEGIN SOLUTION
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    # END SOLUTION
+
+
+def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                max_order: int = 4, smooth: str = "exp") -> float:
+    """Corpus BLEU (Papineni et al. 2002) in [0, 100], one reference per hypothesis.
+
+    Tokens: hypotheses[i] and references[i] are lists of tokens already split (strings without
+    whitespace); this equals sacrebleu.corpus_bleu([" ".join(h) …], [[" ".join(r) …]],
+    tokenize="none", smooth_method=smooth, max_ngram_order=max_order).
+    Statistics are summed over the corpus before any division:
+        p_n = Σ_i Σ_g min(count_hyp_i(g), count_ref_i(g)) / Σ_i #n-grams of hyp_i   (clipped)
+        BP = 1 if c ≥ r else exp(1 − r/c),   c = Σ |hyp_i|, r = Σ |ref_i|   (BP = 0 if c = 0)
+        BLEU = 100 · BP · exp((1/N) Σ_{n=1}^{N} log p_n),   N = max_order.
+    BLEU is 0 when no n-gram of any order matches, or when the hypotheses hold no n-gram of
+    some order n ≤ N. Smoothing of an order with no match: smooth="none" leaves p_n = 0 (so
+    BLEU = 0); smooth="exp" (sacrebleu's default, NIST's) sets p_n = 1 / (2^k · #n-grams)
+    for the k-th such order, k = 1, 2, … in increasing n. ValueError when the lists differ in
+    length or smooth is neither.
+    """
+    # BEGIN SOLUTION
+    # HINT: clip each hypothesis n-gram's count by its count in THAT hypothesis's reference.
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    if smooth not in ("exp", "none"):
+        raise ValueError(f"smooth should be 'exp' or 'none', got {smooth!r}")
+    matches, totals = [0] * max_order, [0] * max_order
+    hyp_length = ref_length = 0
+    for hypothesis, reference in zip(hypotheses, references, strict=True):
+        hyp_length, ref_length = hyp_length + len(hypothesis), ref_length + len(reference)
+        for n in range(1, max_order + 1):
+            hyp_counts, ref_counts = ngram_counts(hypothesis, n), ngram_counts(reference, n)
+            matches[n - 1] += sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
+            totals[n - 1] += max(len(hypothesis) - n + 1, 0)
+    if hyp_length == 0 or not any(matches) or not all(totals):
+        return 0.0
+    brevity = 1.0 if hyp_length >= ref_length else math.exp(1 - ref_length / hyp_length)
+    log_precision, halvings = 0.0, 0
+    for matched, total in zip(matches, totals, strict=True):
+        if matched == 0:
+            if smooth == "none":
+                return 0.0
+            halvings += 1
+            matched = 1 / 2 ** halvings
+        log_precision += math.log(matched / total)
+    return 100 * brevity * math.exp(log_precision / max_order)
+    # END SOLUTION
+
+
 # ---- 6.9 Selective scan and Mamba ----
+
+
+# A selective scan runs the linear recurrence of a state-space model (状态空间模型) whose
+# parameters depend on the input. Shapes: x and delta (B, L, D) — D channels, each with its own
+# state of N numbers; A (D, N); B and C (B, L, N), shared by the channels. Zero-order hold
+# (零阶保持) discretises the continuous system h' = A h + B x with step Δ into
+#     Ā_t = exp(Δ_t A),    B̄_t = Δ_t B_t    (the simplified B̄ of the Mamba paper),
+#     h_t = Ā_t ⊙ h_{t−1} + B̄_t x_t,   h_{−1} = 0,    y_t = C_t · h_t,
+# for every channel d: h_t[d] (N,) = exp(Δ_t[d] A[d]) ⊙ h_{t−1}[d] + Δ_t[d] x_t[d] B_t.
+
+
+def selective_scan_sequential(x: Tensor, delta: Tensor, A: Tensor, B: Tensor,
+                              C: Tensor) -> Tensor:
+    """The selective scan, one time step after another: y (B, L, D).
+
+        h_t = exp(Δ_t A) ⊙ h_{t−1} + (Δ_t x_t) B_t,  h_{−1} = 0,  y_t[d] = Σ_n C_t[n] h_t[d, n]
+
+    x, delta (B, L, D); A (D, N); B, C (B, L, N). The loop runs L steps on (B, D, N) states.
+    """
+    # BEGIN SOLUTION
+    batch, length, channels = x.shape
+    h = x.new_zeros(batch, channels, A.shape[1])  # (B, D, N)
+    ys = []
+    for t in range(length):
+        decay = torch.exp(delta[:, t, :, None] * A)  # (B, D, N)
+        drive = (delta[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]  # (B, D, N)
+        h = decay * h + drive  # (B, D, N)
+        ys.append((h * C[:, t, None, :]).sum(-1))  # (B, D)
+    return torch.stack(ys, dim=1)  # (B, L, D)
+    # END SOLUTION
+
+
+SCAN_CHUNK = 32  # time steps per chunk of the parallel scan
+
+
+def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """The associative operator of the scan: two steps h ↦ a h + b, `earlier` applied first.
+
+        (a₂, b₂) ∘ (a₁, b₁) = (a₂ a₁, a₂ b₁ + b₂),   since a₂ (a₁ h + b₁) + b₂.
+
+    Not commutative: the later step's decay multiplies the earlier step's drive.
+    """
+    # BEGIN SOLUTION
+    (a1, b1), (a2, b2) = earlier, later
+    return a2 * a1, a2 * b1 + b2
+    # END SOLUTION
+
+
+def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Hillis–Steele: after it, position t holds (a, b) of steps 0 … t combined (along dim).
+
+    ⌈log₂ L⌉ rounds; in round k every position t ≥ 2ᵏ combines with position t − 2ᵏ, all at once
+    (tensor ops over the whole axis, so depth log L and work L log L). Returns new tensors.
+    """
+    # BEGIN SOLUTION
+    # HINT: narrow(dim, 0, L − s) is "position t − s" for the positions t ≥ s; the first s
+    # HINT: positions are already complete and are copied as they are.
+    length, shift = a.shape[dim], 1
+    while shift < length:
+        a_then, b_then = a.narrow(dim, 0, length - shift), b.narrow(dim, 0, length - shift)
+        a_now, b_now = a.narrow(dim, shift, length - shift), b.narrow(dim, shift, length - shift)
+        a_joined, b_joined = combine((a_then, b_then), (a_now, b_now))
+        a = torch.cat((a.narrow(dim, 0, shift), a_joined), dim)
+        b = torch.cat((b.narrow(dim, 0, shift), b_joined), dim)
+        shift *= 2
+    return a, b
+    # END SOLUTION
+
+
+def selective_scan_parallel(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
+                            chunk: int = SCAN_CHUNK) -> Tensor:
+    """The selective scan as an associative scan in O(log L) depth: the same y (B, L, D).
+
+    Each step is the affine map h ↦ a_t h + b_t with a_t = exp(Δ_t A), b_t = (Δ_t x_t) B_t
+    (B, L, D, N), and h_t is steps 0 … t composed (combine), applied to h_{−1} = 0: h_t = b
+    of the composition. Chunked: the time axis is cut into chunks of `chunk` steps (the last one
+    padded with identity steps a = 1, b = 0); an inclusive_scan inside every chunk at once, an
+    inclusive_scan over the chunks' totals (the state at each chunk's end), then every step adds
+    its chunk's incoming state: h_t = b_t^(chunk) + a_t^(chunk) h_(end of previous chunk).
+    Depth log₂ chunk + log₂ (L / chunk); work L log₂ chunk instead of L log₂ L.
+    Only products and sums of exp(Δ A) ≤ 1 are formed, never divisions: stable at any Δ ≥ 0.
+    """
+    # BEGIN SOLUTION
+    batch, length, channels = x.shape
+    a = torch.exp(delta[..., None] * A)  # (B, L, D, N)
+    b = (delta * x)[..., None] * B[:, :, None, :]  # (B, L, D, N)
+    chunks = -(-length // chunk)
+    pad = chunks * chunk - length
+    if pad:  # identity steps at the end change no state before them
+        a = torch.cat((a, a.new_ones(batch, pad, *a.shape[2:])), dim=1)
+        b = torch.cat((b, b.new_zeros(batch, pad, *b.shape[2:])), dim=1)
+    a = a.view(batch, chunks, chunk, *a.shape[2:])  # (B, chunks, chunk, D, N)
+    b = b.view(batch, chunks, chunk, *b.shape[2:])
+    a, b = inclusive_scan(a, b, dim=2)  # within each chunk, from its start
+    _, ends = inclusive_scan(a[:, :, -1], b[:, :, -1], dim=1)  # (B, chunks, D, N): h at ends
+    incoming = torch.cat((torch.zeros_like(ends[:, :1]), ends[:, :-1]), dim=1)  # h before each
+    h = b + a * incoming[:, :, None]  # (B, chunks, chunk, D, N)
+    h = h.view(batch, chunks * chunk, channels, -1)[:, :length]  # (B, L, D, N)
+    return torch.einsum("bldn,bln->bld", h, C)  # (B, L, D)
+    # END SOLUTION
+
+
+class MambaBlock(nn.Module):
+    """The Mamba block (Gu & Dao 2023), the selective SSM (选择性状态空间模型) mixer:
+
+        x, z = in_proj(u).chunk(2)                  (B, L, E) each, E = expand · d_model
+        x = SiLU(causal depthwise conv1d(x))        kernel d_conv, left padding d_conv − 1
+        Δ, B, C = x_proj(x).split(R, N, N);  Δ = softplus(dt_proj(Δ))   (R = dt_rank)
+        y = selective_scan(x, Δ, A, B, C) + D ⊙ x,  A = −exp(A_log)
+        out = out_proj(y ⊙ SiLU(z))                 (B, L, d_model)
+
+    Parameters: in_proj = Linear(d_model, 2E, bias=False); conv1d = nn.Conv1d(E, E, d_conv,
+    groups=E) (padding 0: forward pads the left itself, so y_t sees x_{t−d_conv+1 … t});
+    x_proj = Linear(E, R + 2N, bias=False); dt_proj = Linear(R, E); A_log (E, N); D (E,);
+    out_proj = Linear(E, d_model, bias=False). dt_rank None means ⌈d_model / 16⌉.
+    Init: S4D-real A_log[e, n] = log(n + 1), so A = −(1, 2, …, N) in every channel; D = 1;
+    dt_proj.bias = softplus⁻¹(Δ₀) with Δ₀ = exp(U(log dt_min, log dt_max)), so that softplus of
+    the bias, the initial step size, lies in [dt_min, dt_max]; everything else torch's default.
+    step(u_t, state) runs one token (B, d_model) through the same computation recurrently;
+    stepping through a sequence from state None gives forward's outputs, token by token.
+    """
+
+    def __init__(self, d_model: int, d_state: int = 16, d_conv: int = 4, expand: int = 2,
+                 dt_rank: int | None = None, dt_min: float = 1e-3, dt_max: float = 0.1) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        inner = expand * d_model
+        self.d_state, self.d_conv, self.d_inner = d_state, d_conv, inner
+        self.dt_rank = dt_rank or math.ceil(d_model / 16)
+        self.in_proj = nn.Linear(d_model, 2 * inner, bias=False)
+        self.conv1d = nn.Conv1d(inner, inner, d_conv, groups=inner)
+        self.x_proj = nn.Linear(inner, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, inner)
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1.0)).repeat(inner, 1))
+        self.D = nn.Parameter(torch.ones(inner))
+        self.out_proj = nn.Linear(inner, d_model, bias=False)
+        with torch.no_grad():
+            log_dt = torch.empty(inner).uniform_(math.log(dt_min), math.log(dt_max))
+            dt = torch.exp(log_dt)
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+        # END SOLUTION
+
+    def selective_parameters(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(Δ, A, B, C) from the conv output x (..., E): Δ (..., E) > 0, A (E, N), B, C (..., N)."""
+        # BEGIN SOLUTION
+        dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.softplus(self.dt_proj(dt))  # (..., E)
+        return delta, -torch.exp(self.A_log), B, C
+        # END SOLUTION
+
+    def forward(self, u: Tensor) -> Tensor:
+        """u (B, L, d_model) → (B, L, d_model), causal: output t depends on u_0 … u_t only."""
+        # BEGIN SOLUTION
+        x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, L, E) each
+        x = F.pad(x.transpose(1, 2), (self.d_conv - 1, 0))  # (B, E, d_conv − 1 + L)
+        x = F.silu(self.conv1d(x).transpose(1, 2))  # (B, L, E)
+        delta, A, B, C = self.selective_parameters(x)
+        y = selective_scan_parallel(x, delta, A, B, C) + self.D * x  # (B, L, E)
+        return self.out_proj(y * F.silu(z))  # (B, L, d_model)
+        # END SOLUTION
+
+    def step(self, u: Tensor, state: tuple[Tensor, Tensor] | None = None
+             ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One token u (B, d_model) → (output (B, d_model), new state).
+
+        state = (conv, ssm): conv (B, E, d_conv − 1) the last d_conv − 1 conv inputs, oldest
+        first; ssm (B, E, N) the state h; None means zeros (the start of a sequence). Returns
+        new tensors: the given state is not changed.
+        """
+        # BEGIN SOLUTION
+        x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, E) each
+        if state is None:
+            state = (x.new_zeros(*x.shape, self.d_conv - 1),
+                     x.new_zeros(*x.shape, self.d_state))
+        conv, h = state
+        window = torch.cat((conv, x[:, :, None]), dim=-1)  # (B, E, d_conv)
+        x = F.silu((window * self.conv1d.weight[:, 0]).sum(-1) + self.conv1d.bias)  # (B, E)
+        delta, A, B, C = self.selective_parameters(x)
+        h = torch.exp(delta[..., None] * A) * h + (delta * x)[..., None] * B[:, None]  # (B, E, N)
+        y = (h * C[:, None]).sum(-1) + self.D * x  # (B, E)
+        return self.out_proj(y * F.silu(z)), (window[:, :, 1:], h)
+        # END SOLUTION
+
+
+@dataclass
+class MambaConfig:
+    vocab_size: int
+    d_model: int = 64
+    n_layer: int = 2
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int | None = None  # None: ⌈d_model / 16⌉
+
+
+class MambaLayer(nn.Module):
+    """One residual layer of a Mamba model: x + mixer(norm(x)), norm your phase-4 RMSNorm."""
+
+    def __init__(self, config: MambaConfig) -> None:
+        super().__init__()
+        self.norm = RMSNorm(config.d_model)
+        self.mixer = MambaBlock(config.d_model, config.d_state, config.d_conv, config.expand,
+                                config.dt_rank)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, d_model) → (B, L, d_model)."""
+        # BEGIN SOLUTION
+        return x + self.mixer(self.norm(x))
+        # END SOLUTION
+
+    def step(self, x: Tensor, state=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One token x (B, d_model) → (output (B, d_model), the mixer's new state)."""
+        # BEGIN SOLUTION
+        y, state = self.mixer.step(self.norm(x), state)
+        return x + y, state
+        # END SOLUTION
+
+
+class MambaLM(nn.Module):
+    """A Mamba language model: embedding (nn.Embedding(V, d_model), init N(0, 0.02²)), n_layer
+    MambaLayers, norm_f = RMSNorm(d_model), lm_head = nn.Linear(d_model, V, bias=False) whose
+    weight IS embedding.weight (tied). No positions: the recurrence knows the order.
+
+    forward(idx (B, T) int64) → logits (B, T, V).
+    step(idx (B,) int64, states) → (logits (B, V), new states): one token through every layer's
+    recurrent step; states is the list of the layers' states (None at the start). Generating
+    token by token with step gives forward's logits, in O(1) time and memory per token.
+    """
+
+    def __init__(self, config: MambaConfig) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layer))
+        self.norm_f = RMSNorm(config.d_model)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        self.lm_head.weight = self.embedding.weight
+        # END SOLUTION
+
+    def forward(self, idx: Tensor) -> Tensor:
+        """idx (B, T) → logits (B, T, V)."""
+        # BEGIN SOLUTION
+        x = self.embedding(idx)  # (B, T, d_model)
+        for layer in self.layers:
+            x = layer(x)
+        return self.lm_head(self.norm_f(x))  # (B, T, V)
+        # END SOLUTION
+
+    def step(self, idx: Tensor, states: list | None = None) -> tuple[Tensor, list]:
+        """One token per row, idx (B,) → (logits (B, V), the layers' new states)."""
+        # BEGIN SOLUTION
+        x = self.embedding(idx)  # (B, d_model)
+        states = states or [None] * len(self.layers)
+        new_states = []
+        for layer, state in zip(self.layers, states, strict=True):
+            x, state = layer.step(x, state)
+            new_states.append(state)
+        return self.lm_head(self.norm_f(x)), new_states
+        # END SOLUTION
+
+
+class SentimentClassifier(nn.Module):
+    """A Mamba sentence classifier: embedding → n_layer MambaLayers → norm_f (RMSNorm) → the
+    masked mean over the real tokens → dropout → head = nn.Linear(d_model, num_classes).
+
+    forward(idx (B, T) int64, lengths (B,) int64) → logits (B, num_classes). Row b's tokens
+    are idx[b, :lengths[b]]; the positions after them are padding (any id) and change nothing:
+
+        pooled_b = (1 / lengths_b) Σ_{t < lengths_b} h_{b,t}     (h the output of norm_f)
+
+    Padding sits at the end, so the causal layers never see it before a real token; a batch
+    padded to another length gives the same logits. Dropout (p = dropout) acts in train mode.
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2,
+                 num_classes: int = 2, d_state: int = 16, dropout: float = 0.0) -> None:
+        # BEGIN SOLUTION hard
+        super().__init__()
+        config = MambaConfig(vocab_size, d_model, n_layer, d_state)
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList(MambaLayer(config) for _ in range(n_layer))
+        self.norm_f = RMSNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(d_model, num_classes)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        # END SOLUTION
+
+    def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:
+        """idx (B, T), lengths (B,) → logits (B, num_classes)."""
+        # BEGIN SOLUTION
+        x = self.embedding(idx)  # (B, T, d_model)
+        for layer in self.layers:
+            x = layer(x)
+        h = self.norm_f(x)  # (B, T, d_model)
+        real = torch.arange(idx.shape[1], device=idx.device) < lengths[:, None]  # (B, T)
+        pooled = (h * real[..., None]).sum(1) / lengths[:, None].to(h.dtype)  # (B, d_model)
+        return self.head(self.drop(pooled))  # (B, num_classes)
+        # END SOLUTION

@@ -56,7 +56,9 @@ def im2col(
     # HINT: np.pad the two spatial axes only, then sliding_window_view over axes (2, 3) with
     # HINT: the *dilated* window size dh·(kh − 1) + 1, and step it by the stride and dilation.
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(_pair, (kernel_size, stride, padding, dilation))
+    # KEEP guided
     N, C, H, W = x.shape
+    # END KEEP
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # (N, C, H + 2ph, W + 2pw)
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
@@ -86,13 +88,17 @@ def col2im(
     # HINT: loop over the kh·kw kernel offsets (never over pixels) and add each offset's
     # HINT: (N, C, Ho, Wo) block into a strided slice of a zero padded image with `+=`.
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = map(_pair, (kernel_size, stride, padding, dilation))
+    # KEEP guided
     N, C, H, W = x_shape
+    # END KEEP
     Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
     blocks = cols.reshape(C, kh, kw, N, Ho, Wo)
     # accumulate channel-first, like the rows of cols, so every `+=` reads contiguous memory
+    # KEEP guided
     x_pad = np.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
+    # END KEEP
             rows = slice(i * dh, i * dh + sh * (Ho - 1) + 1, sh)
             columns = slice(j * dw, j * dw + sw * (Wo - 1) + 1, sw)
             x_pad[:, :, rows, columns] += blocks[:, i, j]  # (C, N, Ho, Wo)
@@ -135,14 +141,18 @@ class Conv2d:
         """
         # BEGIN SOLUTION
         # HINT: fan_in counts what one output sees: C/groups channels × kh × kw taps.
+        # KEEP guided
         if in_channels % groups or out_channels % groups:
+        # END KEEP
             raise ValueError(
                 f"groups={groups} must divide in_channels={in_channels} and "
                 f"out_channels={out_channels}"
             )
         self.kernel_size = _pair(kernel_size)
         self.stride, self.padding, self.dilation = _pair(stride), _pair(padding), _pair(dilation)
+        # KEEP guided
         self.groups = groups
+        # END KEEP
         rng = np.random.default_rng(rng)
         shape = (out_channels, in_channels // groups, *self.kernel_size)
         bound = 1 / math.sqrt(math.prod(shape[1:]))
@@ -160,8 +170,10 @@ class Conv2d:
         # BEGIN SOLUTION
         # HINT: im2col's rows are channel-major, so cols.reshape(G, C/G·kh·kw, -1) splits the
         # HINT: groups, and one batched matmul (G, O/G, K) @ (G, K, N·Ho·Wo) does them all.
+        # KEEP guided
         N, C, H, W = x.shape
         O = self.weight.shape[0]
+        # END KEEP
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         (ph, pw), (dh, dw) = self.padding, self.dilation
         Ho, Wo = conv_output_size(H, kh, sh, ph, dh), conv_output_size(W, kw, sw, pw, dw)
@@ -169,7 +181,9 @@ class Conv2d:
         G = self.groups
         out = self.weight.reshape(G, O // G, -1) @ cols.reshape(G, -1, N * Ho * Wo)
         out = out.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo)
+        # KEEP guided
         if self.bias is not None:
+        # END KEEP
             out = out + self.bias[:, None, None]
         self.cache = (x.shape, cols)
         return np.ascontiguousarray(out)
@@ -189,7 +203,9 @@ class Conv2d:
         d = dout.transpose(1, 0, 2, 3).reshape(G, O // G, -1)  # (G, O/G, N·Ho·Wo)
         cols_g = cols.reshape(G, -1, cols.shape[1])  # (G, K, N·Ho·Wo)
         self.grad_weight[...] = (d @ cols_g.transpose(0, 2, 1)).reshape(self.weight.shape)
+        # KEEP guided
         if self.bias is not None:
+        # END KEEP
             self.grad_bias[...] = dout.sum(axis=(0, 2, 3))
         w_g = self.weight.reshape(G, O // G, -1)  # (G, O/G, K)
         dcols = (w_g.transpose(0, 2, 1) @ d).reshape(cols.shape)  # (C·kh·kw, N·Ho·Wo)
@@ -255,10 +271,12 @@ class MaxPool2d:
         # HINT: dout to the pixels at that offset: add (argmax == i·kw + j)·dout into a slice.
         (N, C, H, W), argmax = self.cache
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        # KEEP guided
         Ho, Wo = argmax.shape[2:]
         dx_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
         for i in range(kh):
             for j in range(kw):
+        # END KEEP
                 rows = slice(i, i + sh * (Ho - 1) + 1, sh)
                 columns = slice(j, j + sw * (Wo - 1) + 1, sw)
                 dx_pad[:, :, rows, columns] += np.where(argmax == i * kw + j, dout, 0)
@@ -300,7 +318,9 @@ class AvgPool2d:
         # BEGIN SOLUTION
         (ph, pw) = self.padding
         x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+        # KEEP guided
         self.x_shape = x.shape
+        # END KEEP
         return _windows(x_pad, self.kernel_size, self.stride).mean(axis=(-2, -1))
         # END SOLUTION
 
@@ -310,11 +330,15 @@ class AvgPool2d:
         # HINT: the divisor is kh·kw even where the window covers padding.
         N, C, H, W = self.x_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        # KEEP guided
         Ho, Wo = dout.shape[2:]
+        # END KEEP
         share = dout / (kh * kw)
+        # KEEP guided
         dx_pad = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
         for i in range(kh):
             for j in range(kw):
+        # END KEEP
                 rows = slice(i, i + sh * (Ho - 1) + 1, sh)
                 columns = slice(j, j + sw * (Wo - 1) + 1, sw)
                 dx_pad[:, :, rows, columns] += share
@@ -388,11 +412,15 @@ class BatchNorm2d:
         # BEGIN SOLUTION
         # HINT: reduce over axes (0, 2, 3) with keepdims=True; M = N·H·W for the unbiased factor.
         gamma, beta = self.weight[:, None, None], self.bias[:, None, None]  # (C, 1, 1)
+        # KEEP guided
         if not self.training:
+        # END KEEP
             inv_std = 1 / np.sqrt(self.running_var + self.eps)  # (C,)
             return (x - self.running_mean[:, None, None]) * (gamma * inv_std[:, None, None]) + beta
         M = x.size // x.shape[1]
+        # KEEP guided
         if M < 2:
+        # END KEEP
             raise ValueError("BatchNorm2d needs more than one value per channel in training")
         mu = x.mean(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
         var = x.var(axis=(0, 2, 3), keepdims=True)  # (1, C, 1, 1)
@@ -401,7 +429,9 @@ class BatchNorm2d:
         m = self.momentum
         self.running_mean = (1 - m) * self.running_mean + m * mu.ravel()
         self.running_var = (1 - m) * self.running_var + m * var.ravel() * M / (M - 1)
+        # KEEP guided
         self.cache = (x_hat, inv_std)
+        # END KEEP
         return gamma * x_hat + beta
         # END SOLUTION
 
@@ -466,12 +496,16 @@ class GroupNorm:
         """x (N, C, *spatial) → γ·x̂ + β, same shape; statistics per (sample, group)."""
         # BEGIN SOLUTION
         # HINT: x.reshape(N, G, -1) puts each group's values on the last axis.
+        # KEEP guided
         N, C = x.shape[:2]
+        # END KEEP
         grouped = x.reshape(N, self.num_groups, -1)  # (N, G, C/G·H·W)
         mu = grouped.mean(axis=-1, keepdims=True)  # (N, G, 1)
         inv_std = 1 / np.sqrt(grouped.var(axis=-1, keepdims=True) + self.eps)  # (N, G, 1)
         x_hat = ((grouped - mu) * inv_std).reshape(x.shape)  # (N, C, *spatial)
+        # KEEP guided
         self.cache = (x_hat, inv_std)
+        # END KEEP
         affine = (C,) + (1,) * (x.ndim - 2)
         return self.weight.reshape(affine) * x_hat + self.bias.reshape(affine)
         # END SOLUTION
@@ -486,14 +520,18 @@ class GroupNorm:
         # BEGIN SOLUTION
         # HINT: the sums for dx run within a group; the sums for γ and β over samples and space.
         x_hat, inv_std = self.cache
+        # KEEP guided
         N, C = dout.shape[:2]
+        # END KEEP
         axes = (0, *range(2, dout.ndim))
         self.grad_weight[...] = (dout * x_hat).sum(axis=axes)
         self.grad_bias[...] = dout.sum(axis=axes)
         G = self.num_groups
         dx_hat = (dout * self.weight.reshape((C,) + (1,) * (dout.ndim - 2))).reshape(N, G, -1)
         x_hat = x_hat.reshape(N, G, -1)  # (N, G, M)
+        # KEEP guided
         M = x_hat.shape[-1]
+        # END KEEP
         sum_dx_hat = dx_hat.sum(axis=-1, keepdims=True)  # (N, G, 1)
         sum_dx_hat_x_hat = (dx_hat * x_hat).sum(axis=-1, keepdims=True)  # (N, G, 1)
         dx = inv_std / M * (M * dx_hat - sum_dx_hat - x_hat * sum_dx_hat_x_hat)  # (N, G, M)
@@ -558,15 +596,19 @@ class Adam:
         self.t += 1
         beta1, beta2 = self.betas
         correction1, correction2 = 1 - beta1**self.t, 1 - beta2**self.t
+        # KEEP guided
         for index, (p, g) in enumerate(zip(self.params, grads, strict=True)):
             if self.weight_decay:
+        # END KEEP
                 g = g + self.weight_decay * p
             m, v = self.m[index], self.v[index]
             m *= beta1
             m += (1 - beta1) * g
             v *= beta2
             v += (1 - beta2) * g * g
+            # KEEP guided
             if self.amsgrad:
+            # END KEEP
                 np.maximum(self.v_max[index], v, out=self.v_max[index])
                 v = self.v_max[index]
             p -= (self.lr / correction1) * m / (np.sqrt(v / correction2) + self.eps)
@@ -605,8 +647,10 @@ class BasicBlock:
             Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, rng=rng, dtype=dtype),
             BatchNorm2d(out_channels, dtype=dtype),
         )
+        # KEEP guided
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
+        # END KEEP
             self.shortcut = Sequential(
                 Conv2d(in_channels, out_channels, 1, stride, bias=False, rng=rng, dtype=dtype),
                 BatchNorm2d(out_channels, dtype=dtype),
@@ -699,8 +743,10 @@ class Bottleneck(BasicBlock):
             Conv2d(width, out_channels, 1, bias=False, rng=rng, dtype=dtype),
             BatchNorm2d(out_channels, dtype=dtype),
         )
+        # KEEP guided
         self.shortcut = None
         if stride != 1 or in_channels != out_channels:
+        # END KEEP
             self.shortcut = Sequential(
                 Conv2d(in_channels, out_channels, 1, stride, bias=False, rng=rng, dtype=dtype),
                 BatchNorm2d(out_channels, dtype=dtype),
@@ -744,15 +790,23 @@ class ResNet:
             ReLU(),
             *([MaxPool2d(2)] if stem_pool else []),
         )
+        # KEEP guided
         self.blocks: list[BasicBlock] = []
+        # END KEEP
         channels = widths[0]
+        # KEEP guided
         for stage, (width, depth) in enumerate(zip(widths, depths, strict=True)):
             for index in range(depth):
+        # END KEEP
                 stride = 2 if stage > 0 and index == 0 else 1
+                # KEEP guided
                 self.blocks.append(BasicBlock(channels, width, stride, rng=rng, dtype=dtype))
                 channels = width
+                # END KEEP
         self.head = Linear(channels, num_classes, rng)
+        # KEEP guided
         for name in ("weight", "bias", "grad_weight", "grad_bias"):
+        # END KEEP
             setattr(self.head, name, getattr(self.head, name).astype(dtype))
         # END SOLUTION
 
@@ -760,9 +814,13 @@ class ResNet:
         """x (N, in_channels, H, W) → logits (N, num_classes)."""
         # BEGIN SOLUTION
         x = self.stem.forward(x)
+        # KEEP guided
         for block in self.blocks:
+        # END KEEP
             x = block.forward(x)
+        # KEEP guided
         self.pooled_shape = x.shape  # (N, C, h, w)
+        # END KEEP
         return self.head.forward(x.mean(axis=(2, 3)))  # (N, classes)
         # END SOLUTION
 
@@ -773,7 +831,9 @@ class ResNet:
         N, C, h, w = self.pooled_shape
         dpooled = self.head.backward(dout)  # (N, C)
         dx = np.broadcast_to(dpooled[:, :, None, None] / (h * w), self.pooled_shape)
+        # KEEP guided
         for block in reversed(self.blocks):
+        # END KEEP
             dx = block.backward(dx)
         return self.stem.backward(dx)
         # END SOLUTION
@@ -825,7 +885,9 @@ def random_crop(images: np.ndarray, padding: int, rng: Rng = None) -> np.ndarray
     # BEGIN SOLUTION
     # HINT: sliding_window_view(padded, (H, W), axis=(2, 3)) holds every crop; pick one per image.
     rng = np.random.default_rng(rng)
+    # KEEP guided
     N, C, H, W = images.shape
+    # END KEEP
     offsets = rng.integers(0, 2 * padding + 1, size=(N, 2))  # (N, 2)
     padded = np.pad(images, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     crops = sliding_window_view(padded, (H, W), axis=(2, 3))  # (N, C, 2p + 1, 2p + 1, H, W)

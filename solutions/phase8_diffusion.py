@@ -54,7 +54,9 @@ def linear_beta_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: floa
     # BEGIN SOLUTION
     # HINT: c = 1000/T; torch.linspace(c·beta_start, c·beta_end, T) in float64, then .to(dtype).
     scale = REFERENCE_T / T
+    # KEEP guided
     if scale * beta_end >= 1:
+    # END KEEP
         raise ValueError(f"T = {T} is too small for the linear schedule: β_T = "
                          f"{scale * beta_end:g} ≥ 1")
     return torch.linspace(scale * beta_start, scale * beta_end, T,
@@ -101,7 +103,9 @@ def q_sample(x0: Tensor, t: Tensor, betas: Tensor, noise: Tensor | None = None,
     """
     # BEGIN SOLUTION
     # HINT: _per_example(alpha_bars(betas), t, x0) gives ᾱ_t shaped (B, 1, …) in x0's dtype.
+    # KEEP guided
     if noise is None:
+    # END KEEP
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
     alpha_bar = _per_example(alpha_bars(betas), t, x0)  # (B, 1)
     return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise  # (B, D)
@@ -146,9 +150,13 @@ def diffusion_loss(model: Model, x0: Tensor, betas: Tensor, t: Tensor | None = N
     """
     # BEGIN SOLUTION
     # HINT: draw t with torch.randint(0, T, (B,), generator=generator), build x_t with q_sample.
+    # KEEP guided
     if t is None:
+    # END KEEP
         t = torch.randint(0, len(betas), (x0.shape[0],), generator=generator)
+    # KEEP guided
     if noise is None:
+    # END KEEP
         noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
     x_t = q_sample(x0, t, betas, noise)  # (B, D)
     return ((model(x_t, t) - noise) ** 2).mean()
@@ -171,17 +179,25 @@ def p_sample(model: Model, x_t: Tensor, t: int, betas: Tensor, variance: str = "
     """
     # BEGIN SOLUTION
     # HINT: the model takes t as a tensor: torch.full((B,), t, dtype=torch.long).
+    # KEEP guided
     if variance not in ("posterior", "beta"):
+    # END KEEP
         raise ValueError(f"variance must be 'posterior' or 'beta', got {variance!r}")
     beta = betas[t].to(x_t.dtype)
     alpha_bar = alpha_bars(betas).to(x_t.dtype)  # (T,)
     a = alpha_bar[t]
+    # KEEP guided
     steps = torch.full((x_t.shape[0],), t, dtype=torch.long)  # (B,)
+    # END KEEP
     mean = (x_t - beta / (1 - a).sqrt() * model(x_t, steps)) / (1 - beta).sqrt()  # (B, D)
+    # KEEP guided
     if t == 0:
+    # END KEEP
         return mean
     sigma2 = beta if variance == "beta" else (1 - alpha_bar[t - 1]) / (1 - a) * beta
+    # KEEP guided
     if noise is None:
+    # END KEEP
         noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype)
     return mean + sigma2.sqrt() * noise
     # END SOLUTION
@@ -193,8 +209,10 @@ def ddpm_sample(model: Model, x_T: Tensor, betas: Tensor, variance: str = "poste
     """Ancestral sampling: x_{T−1}, …, x₀ by p_sample from x_T (B, *) ~ N(0, I), for
     t = T−1 down to 0; returns x₀ (B, *). The noise of each step is drawn with `generator`."""
     # BEGIN SOLUTION
+    # KEEP guided
     x = x_T
     for t in reversed(range(len(betas))):
+    # END KEEP
         x = p_sample(model, x, t, betas, variance, generator=generator)
     return x
     # END SOLUTION
@@ -207,7 +225,9 @@ def ddim_timesteps(T: int, steps: int) -> Tensor:
     """The sub-sequence τ of DDIM: τ_i = ⌊i·T/steps⌋ for i = 0..steps−1, int64 (steps,),
     increasing from 0. Raises ValueError unless 1 ≤ steps ≤ T."""
     # BEGIN SOLUTION
+    # KEEP guided
     if not 1 <= steps <= T:
+    # END KEEP
         raise ValueError(f"steps must be in [1, T = {T}], got {steps}")
     return torch.arange(steps, dtype=torch.long) * T // steps  # (steps,)
     # END SOLUTION
@@ -230,15 +250,19 @@ def ddim_sample(model: Model, x_T: Tensor, betas: Tensor, steps: int = 50, eta: 
     # HINT: walk i = S−1 … 0; after τ₀ the next ᾱ is 1 (the data), so x̂₀ is returned there.
     alpha_bar = alpha_bars(betas).to(x_T.dtype)  # (T,)
     taus = ddim_timesteps(len(betas), steps).tolist()
+    # KEEP guided
     x = x_T
     for i in reversed(range(steps)):
+    # END KEEP
         a = alpha_bar[taus[i]]
         a_prev = alpha_bar[taus[i - 1]] if i > 0 else a.new_ones(())
         eps = model(x, torch.full((x.shape[0],), taus[i], dtype=torch.long))  # (B, D)
         x0_hat = (x - (1 - a).sqrt() * eps) / a.sqrt()
         sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)).sqrt()
         x = a_prev.sqrt() * x0_hat + (1 - a_prev - sigma**2).sqrt() * eps
+        # KEEP guided
         if eta > 0:
+        # END KEEP
             x = x + sigma * torch.randn(x.shape, generator=generator, dtype=x.dtype)
     return x
     # END SOLUTION
@@ -277,7 +301,9 @@ class Denoiser(nn.Module):
         # BEGIN SOLUTION
         # HINT: index the table with t itself: row t embeds step index t.
         h = self.input(x) + self.time_mlp(self.time_table[t])  # (B, H)
+        # KEEP guided
         for layer in self.hidden:
+        # END KEEP
             h = layer(F.silu(h))  # (B, H)
         return self.output(F.silu(h))  # (B, D)
         # END SOLUTION
@@ -302,14 +328,18 @@ def train_denoiser(model: nn.Module, data: Tensor, betas: Tensor, steps: int = 2
     optimizer = AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = WarmupCosine(optimizer, warmup_steps, steps)
     model.train()
+    # KEEP guided
     losses = []
     for _ in range(steps):
+    # END KEEP
         batch = data[torch.randint(0, len(data), (batch_size,), generator=generator)]  # (B, D)
         loss = diffusion_loss(model, batch, betas, generator=generator)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
+        # KEEP guided
         losses.append(loss.detach())
+        # END KEEP
     return torch.stack(losses)  # (steps,)
     # END SOLUTION

@@ -1,7 +1,8 @@
 """Feedback that points at the actual mistake (issue 8): each rule shown on a broken input or a
 broken submission — hints belong to the failing assertion, values print plainly, the failing
 input element is named, a hang costs only its own function, several known mistakes are named
-together, and cross-phase prerequisites reach the terminal table."""
+together and each is shown under the failing checks it explains only, and cross-phase
+prerequisites reach the terminal table."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from grader import mutants, registry
-from grader.checks import CheckFailed
+from grader import fingerprints, mutants, registry
+from grader.checks import CheckFailed, CheckSpec
 from grader.checks.oracle import assert_close, plain
 from grader.checks.stability import assert_finite, assert_quiet
-from grader.report import reason, render_terminal
-from grader.runner import ExerciseResult, PhaseResult, grade
+from grader.report import gradescope, reason, render_terminal
+from grader.runner import CheckResult, ExerciseResult, PhaseResult, _attach_mistakes, grade
 from grader.session import Limits
 from tests.conftest import SOLUTION0
 
@@ -142,3 +143,55 @@ def test_a_reductions_bug_found_by_an_engine_check_also_costs_reductions(tmp_pat
     reductions = next(e for e in result.exercises if e.exercise.id == "ag_reductions")
     charged = [c for c in reductions.checks if c.message.startswith("found by ag_engine's")]
     assert charged and "sum is wrong too" in charged[0].message
+
+
+def _result(name: str, kind: str) -> CheckResult:
+    def function(m):
+        pass
+
+    function.__name__ = name
+    return CheckResult(CheckSpec("activations", "oracle", 1.0, False, None, function), kind, "x")
+
+
+def test_a_mistake_is_shown_under_the_checks_it_explains_only():
+    relu, tanh, gelu = (_result(n, "wrong") for n in ("relu_ok", "tanh_ok", "gelu_ok"))
+    checks = [relu, tanh, gelu, _result("silu_ok", "passed")]
+    exercise = ExerciseResult(registry.phase(0).exercise("activations"), checks)
+    _attach_mistakes(
+        exercise,
+        [
+            fingerprints.Recognised("RELU.", frozenset({"relu_ok", "silu_ok"})),
+            fingerprints.Recognised("TANH.", frozenset({"tanh_ok", "gelu_ok"})),
+            fingerprints.Recognised("UNPLACED.", frozenset({"renamed_check"})),
+        ],
+    )
+    assert exercise.mistakes == ["RELU.", "TANH.", "UNPLACED."]  # the exercise names all
+    assert relu.mistakes == ["RELU.", "UNPLACED."]
+    assert tanh.mistakes == gelu.mistakes == ["TANH.", "UNPLACED."]
+    assert checks[3].mistakes == []  # a passing check explains nothing
+    tests = {
+        t["name"].split(": ")[1]: t["output"]
+        for t in gradescope(PhaseResult(registry.phase(0), "x", [exercise], 0.0))["tests"]
+    }
+    assert "RELU." in tests["relu ok"] and "RELU." not in tests["tanh ok"]
+    console = Console(file=io.StringIO(), width=200, highlight=False)
+    render_terminal(PhaseResult(registry.phase(0), "x", [exercise], 0.0), console)
+    shown = console.file.getvalue()
+    assert shown.count("RELU.") == 2 and shown.count("TANH.") == 3  # the table names all once
+
+
+def test_two_recognised_mistakes_are_each_shown_under_their_own_failures(tmp_path):
+    phase = registry.phase(0)
+    known = {m.id: m for m in mutants.load(phase)}
+    pair = known["relu_backward_passes_at_zero"], known["tanh_backward_uses_input"]
+    path = tmp_path / "phase0_foundations.py"
+    path.write_text(pair[1].apply(pair[0].apply(SOURCE0)))
+    result = grade(phase, path, exercises=["activations"], prerequisites=False)
+    failing = result.exercises[0].failures
+    recorded = fingerprints.load(phase, "activations")[fingerprints.CHECKS]
+    shown = []
+    for mutant in pair:
+        under = {c.spec.name for c in failing if mutant.why in c.mistakes}
+        assert under == {c.spec.name for c in failing} & set(map(str, recorded[mutant.id]))
+        shown.append(under)
+    assert shown[0] and shown[1] and not shown[0] & shown[1]  # relu's checks, tanh's checks

@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from grader.registry import Phase
-from grader.stubgen import find_regions
+from grader.stubgen import find_regions, without_level_markers
 
 OPERATORS = (
     "arith",
@@ -474,7 +474,8 @@ def generate(phase: Phase, source: str) -> list[Mutant]:
         if whole in sources or not _compiles(mutated):
             continue
         sources.add(whole)
-        basis = f"{function}|{operator}|{source[start:end]}|{text}"
+        # the replaced text less stub-level markers: marking a solution keeps its mutant ids
+        basis = f"{function}|{operator}|{without_level_markers(source[start:end])}|{text}"
         seen[basis] = seen.get(basis, 0) + 1
         digest = hashlib.sha1(f"{basis}|{seen[basis]}".encode()).hexdigest()[:8]
         mutants.append(

@@ -27,6 +27,7 @@ from pathlib import Path
 from grader.checks import CheckSpec
 from grader.registry import ROOT, Exercise, Phase, exercise_by_id
 from grader.registry import phase as phase_by_number
+from grader.stubgen import without_level_markers
 
 GENERATOR_VERSION = "1"
 PHASE_REFERENCE = re.compile(r"grader\.tests\.phase(\d+)|[\"']phase(\d+)\.\w+[\"']")
@@ -97,10 +98,12 @@ def exercise_key(phase: Phase, exercise: Exercise, source: str, specs: list[Chec
         digest.update(f"{label}\0{len(data)}\0".encode() + data)
 
     add("generator", GENERATOR_VERSION)
-    add("solution", solution_context(phase, exercise, source))
+    # stub-level markers (KEEP guided) only shape stubs: they are not code a verdict depends on
+    add("solution", solution_context(phase, exercise, without_level_markers(source)))
     _, earlier = _requirements(phase, exercise)
     for number in sorted(earlier):
-        add(f"phase{number}", (ROOT / "solutions" / phase_by_number(number).filename).read_bytes())
+        path = ROOT / "solutions" / phase_by_number(number).filename
+        add(f"phase{number}", without_level_markers(path.read_text()).encode())
     add("registry", repr(exercise) + repr(phase.forbidden))
     for spec in specs:
         add("check", f"{spec.name} {spec.category} {spec.weight} {spec.full_only} {spec.seconds}")

@@ -8,6 +8,7 @@ sees expected values, scores, solutions or tests.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import linecache
@@ -155,6 +156,7 @@ class Worker:
                 "where": self.student_traceback(exc),
                 "not_implemented": isinstance(exc, NotImplementedError),
                 "forbidden": isinstance(exc, guard.ForbiddenAPIError),
+                "output_full": isinstance(exc, OSError) and exc.errno == errno.EFBIG,
             },
         }
 
@@ -212,6 +214,7 @@ def main() -> None:
         if header.get("op") == "bye":
             return
         reply, out = worker.handle(header, buffers)
+        flush_output()  # the judge reads the output log after each check
         try:
             parts, size = protocol.frame(reply, out)
         except (ValueError, protocol.ProtocolError) as exc:  # e.g. NaN inside a header
@@ -220,6 +223,14 @@ def main() -> None:
         if type(cap) is int and size > cap:  # the judge would refuse it: describe it instead
             parts, _ = protocol.frame(oversized_reply(reply, size), [])
         protocol.write(fd_out, parts)
+
+
+def flush_output() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - a full log, or a stream the student replaced
+            pass
 
 
 def oversized_reply(reply: dict, size: int) -> dict:

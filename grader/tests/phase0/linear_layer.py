@@ -56,6 +56,12 @@ def initialisation_matches_torch_layout(m):
             f"weights should fill U(−1/√in, 1/√in) = ±{bound:.4g}; "
             f"max |w| is {np.abs(W).max():.4g}."
         )
+    if min(-b.min(), b.max()) < 0.5 * bound or np.abs(b).max() > bound:
+        raise CheckFailed(
+            f"the bias should fill U(−1/√in, 1/√in) = ±{bound:.4g} like the weight; its "
+            f"300 values span [{b.min():.4g}, {b.max():.4g}].",
+            "rng.uniform(-bound, bound, out_features): the low end is −bound.",
+        )
     if abs(W.std() - bound / np.sqrt(3)) > 0.02 * bound:
         raise CheckFailed(
             f"the weights' std is {W.std():.4g}; U(−a, a) has std a/√3 = {bound / np.sqrt(3):.4g}."

@@ -5,16 +5,18 @@ worker through a probe; the held-out labels never leave the judge)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from datasets.synthetic import circle
 from grader.checks import check, fingerprint
 from grader.checks.oracle import as_array, assert_close, unpack
-from grader.session import run_probe
+from grader.session import fetch, run_probe
 from grader.tests.phase5._helpers import attempt, fail
 
 TARGET_ACCURACY = 0.93
 SEEDS = (0, 1, 2, 3, 4)  # init seeds tried in turn (a few die: dead ReLUs); one must pass
 CIRCLE_PARAMETERS = 2 * 4 + 4 + 4 * 4 + 4 + 4 * 2 + 2
+LAYOUT = [(4, 2), (4,), (4, 4), (4,), (2, 4), (2,)]  # W1, b1, W2, b2, W3, b3
 
 
 def _regression(seed: int, outputs: int | None):
@@ -76,6 +78,69 @@ def circle_mlp_classifies_held_out_points(m):
          f"{', '.join(map(str, SEEDS))}; the target is {TARGET_ACCURACY:.0%}.",
          "ReLU between the layers, cross_entropy on the logits, zero_grad before every "
          "backward, SGD(lr=0.1, momentum=0.9) for 1500 full-batch steps.")
+
+
+@check("ag_end_to_end", "invariant")
+def linear_regression_keeps_the_inputs_dtype(m):
+    """float32 X and y give float32 w and b (the parameters are made in X's dtype)."""
+    X, y, _, _ = _regression(5, 2)
+    got_w, got_b = unpack(m.fit_linear_regression(X.astype(np.float32), y.astype(np.float32),
+                                                  steps=5), 2, "fit_linear_regression")
+    for name, got in (("w", got_w), ("b", got_b)):
+        dtype = as_array(got, name).dtype
+        if dtype != np.float32:
+            fail(f"fit_linear_regression on float32 X and y returned {name} of dtype {dtype}.",
+                 "Start w and b from np.zeros(shape, dtype=X.dtype): np.zeros alone is float64, "
+                 "and so is every gradient step after it.")
+
+
+def _by_shape(m, model) -> list[np.ndarray]:
+    """The MLP's parameters as [W1, b1, W2, b2, W3, b3]: parameters() lists each Linear's
+    weight and bias, layer after layer; the shapes tell a weight from a bias."""
+    arrays = [as_array(fetch(p.data), "a parameter") for p in model.parameters()]
+    if sorted(a.shape for a in arrays) != sorted(LAYOUT):
+        fail(f"the model's parameters have shapes {[a.shape for a in arrays]}; a 2-4-4-2 MLP "
+             f"has {LAYOUT}.")
+    ordered = []
+    for shape in LAYOUT:
+        index = next(i for i, a in enumerate(arrays) if a.shape == shape)
+        ordered.append(arrays.pop(index))
+    return ordered
+
+
+def _torch_circle_run(start: list[np.ndarray], X, y, steps: int) -> list[np.ndarray]:
+    params = [torch.tensor(a, requires_grad=True) for a in start]
+    optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    for _ in range(steps):
+        h = torch.tensor(X)
+        for i in range(0, 6, 2):
+            h = h @ params[i].T + params[i + 1]
+            h = h.relu() if i < 4 else h
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(h, torch.tensor(y)).backward()
+        optimizer.step()
+    return [p.detach().numpy() for p in params]
+
+
+@check("ag_end_to_end", "oracle")
+def circle_mlp_trains_like_torch_sgd_with_momentum(m):
+    """25 steps of train_circle_mlp equal torch.optim.SGD(lr=0.1, momentum=0.9) on full-batch
+    cross-entropy from the same start (its steps=0 model); the three Linears draw from one
+    Generator, so the second layer is not a fresh Linear(4, 4, rng)."""
+    X, y = circle(200, seed=2)
+    start = _by_shape(m, m.train_circle_mlp(X, y, steps=0, rng=3))
+    fresh = as_array(fetch(m.Linear(4, 4, rng=3).weight.data), "Linear(4, 4, rng=3).weight")
+    if np.array_equal(start[2], fresh):
+        fail("the second layer of train_circle_mlp(rng=3) equals a fresh Linear(4, 4, rng=3): "
+             "every layer restarted the generator from the seed.",
+             "Make one Generator, rng = np.random.default_rng(rng), and pass it to every "
+             "Linear: the layers then draw different weights, in layer order.")
+    expected = _torch_circle_run(start, X, y, steps=25)
+    got = _by_shape(m, m.train_circle_mlp(X, y, steps=25, rng=3))
+    for name, g, e in zip(("W1", "b1", "W2", "b2", "W3", "b3"), got, expected, strict=True):
+        assert_close(g, e, f"{name} after 25 steps of train_circle_mlp", rtol=1e-6, atol=1e-9,
+                     hint="Full batch, cross_entropy on the logits, zero_grad before backward, "
+                          "SGD(model.parameters(), lr=lr, momentum=0.9).")
 
 
 @fingerprint("ag_end_to_end")

@@ -44,7 +44,8 @@ def _torch_loss_and_grad(fn, x: np.ndarray, *args):
 
 @check("ag_nn", "oracle")
 def cross_entropy_matches_torch(m):
-    """cross_entropy and its gradient equal F.cross_entropy's (the batch mean), even at ±1e4."""
+    """cross_entropy and its gradient equal F.cross_entropy's (the batch mean), even at ±1e4;
+    the targets as an array, a list or a Tensor."""
     extreme = np.array([[EXTREME, 0.0, -EXTREME], [-EXTREME, EXTREME, 0.0]])
     for logits, targets in ((LOGITS, TARGETS), (LOGITS[:3], [2, 2, 0]), (extreme, [2, 1])):
         loss, grad = _loss_and_grad(m, "cross_entropy", logits, targets)
@@ -55,6 +56,11 @@ def cross_entropy_matches_torch(m):
                      "log-probability per row (logp[np.arange(N), targets]) and average.")
         assert_close(grad, want_grad, f"the gradient of {what}",
                      hint="With the mean, ∂L/∂z = (softmax(z) − onehot(t)) / N.")
+    want_loss, _ = _torch_loss_and_grad(F.cross_entropy, LOGITS, torch.tensor(TARGETS))
+    loss, _ = _loss_and_grad(m, "cross_entropy", LOGITS, m.Tensor(TARGETS))
+    assert_close(loss, want_loss, "cross_entropy(logits, Tensor(targets))",
+                 hint="The targets may come as a Tensor (of float64 data): take its .data and "
+                      "make it integer, np.asarray(targets, dtype=np.intp), before indexing.")
 
 
 @check("ag_nn", "oracle")
@@ -103,15 +109,17 @@ def linear_matches_torch_with_copied_weights(m):
 
 @check("ag_nn", "invariant")
 def linear_init_is_torch_default_and_seeded(m):
-    """Linear draws from U(−1/√in, 1/√in), reproducibly from its rng seed, in the given dtype."""
+    """Linear draws from U(−1/√in, 1/√in) — both signs, up to the bound —, reproducibly from
+    its rng seed, in the given dtype."""
     weight, bias = _weights(m.Linear(400, 50, rng=1), "Linear(400, 50)")
     bound = 1 / np.sqrt(400)
     # the largest of 20 000 (50) uniform draws is within 1% (50%) of the bound, all but surely
     for name, values, near in (("weight", weight, 0.99), ("bias", bias, 0.5)):
         top = float(np.abs(values).max())
-        if top > bound or top < near * bound:
-            fail(f"Linear(400, 50).{name} reaches |{name}| = {top:.4f}; U(−1/√in, 1/√in) with "
-                 f"in = 400 reaches close to {bound:.4f} but never beyond.",
+        low, high = float(values.min()), float(values.max())  # both ends of (−bound, bound)
+        if top > bound or min(-low, high) < near * bound:
+            fail(f"Linear(400, 50).{name} spans [{low:.4f}, {high:.4f}]; U(−1/√in, 1/√in) with "
+                 f"in = 400 reaches close to ±{bound:.4f} on both sides but never beyond.",
                  "bound = 1 / np.sqrt(in_features), for the weight and the bias alike.")
     again, _ = _weights(m.Linear(400, 50, rng=1), "Linear(400, 50)")
     assert_close(again, weight, "the weight of a second Linear(400, 50, rng=1)",

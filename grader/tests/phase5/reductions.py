@@ -93,6 +93,20 @@ def keepdims_keeps_reduced_axes_as_ones(m):
                      f"{np.shape(y)}, expected {shape}.", "Pass keepdims on to NumPy.")
 
 
+@check("ag_reductions", "invariant")
+def reductions_keep_the_other_axes_of_size_one(m):
+    """Reducing axis 2 of a (3, 1, 4) array gives (3, 1): an axis of size 1 that is not reduced
+    stays, and the gradient comes back in x's shape."""
+    x = np.random.default_rng(4).normal(size=(3, 1, 4))
+    for name in ("Sum", "Mean", "Max"):
+        y, (gx,) = run_op(m, name, {"axis": 2}, [x], np.ones((3, 1)))
+        if np.shape(y) != (3, 1) or np.shape(gx) != x.shape:
+            fail(f"{name}(axis=2) of a (3, 1, 4) array gives shape {np.shape(y)} and a gradient "
+                 f"of shape {np.shape(gx)}; expected (3, 1) and (3, 1, 4).",
+                 "Squeeze only the reduced axes: np.squeeze(y, axis=self.axis) — np.squeeze(y) "
+                 "drops every axis of size 1.")
+
+
 @fingerprint("ag_reductions")
 def reduction_outputs(m):
     outputs = {}

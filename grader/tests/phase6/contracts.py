@@ -36,6 +36,8 @@ DECLARED = {
     "gpt_model": [
         Numeric("GPT(idx, targets)", lambda m, dt: (_gpt(m, dt), [_ids(1, 2, 8), _ids(2, 2, 8)],
                                                     {}), outputs=("float", "float")),
+        Numeric("GPT(idx)", lambda m, dt: (_gpt(m, dt), [_ids(3, 2, 5)], {}),
+                outputs=("float", None)),
     ],
     "gpt_sampling": [
         Numeric("filter_logits(top_k=3, top_p=0.8)",

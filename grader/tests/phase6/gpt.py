@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.oracle import as_array, assert_close
 from grader.session import StudentError, run_probe
 from grader.tests.phase6._helpers import paired_gpts, randint, randn, safely, student_gpt
@@ -21,6 +22,11 @@ ARCH_HINT = ("x = wte(idx) + wpe(0 … T−1); each block: x = x + attn(ln_1(x))
              "x = x + mlp(ln_2(x)) (pre-norm); then ln_f and lm_head. Attention is causal, "
              "scaled by 1/√head_dim, over n_head heads of c_attn's q, k, v; mlp is linear1 → "
              "GELU (tanh approximation) → linear2.")
+CACHE_PATH_HINT = ("With a kv_cache, the T new tokens sit at positions kv_cache.length … "
+                   "kv_cache.length + T − 1; each attention layer appends their keys and values "
+                   "with kv_cache.update(layer, k, v) and attends over all of them, query i "
+                   "seeing keys 0 … start + i (tril(diagonal=start) of a bool mask, True = may "
+                   "attend).")
 CONFIGS = [  # (description, config overrides)
     ("2 layers, 2 heads, biases", {}),
     ("3 layers, 4 heads, bias=False", {"n_layer": 3, "n_head": 4, "bias": False}),
@@ -195,6 +201,62 @@ def gpt_keeps_its_contract(m):
         raise CheckFailed("with dropout = 0.5 the training-mode output is not random.",
                           "Apply config.dropout after the embeddings, on the attention weights "
                           "and on each residual branch in training mode.")
+
+
+@check("gpt_model", "oracle")
+def gpt_forward_through_a_cache_equals_the_full_forward(m):
+    """GPT.forward fed 12 tokens in chunks of 3, 1, 1, 4, 1, 2 through a cache (the grader's own,
+    with KVCache's interface: length and update) gives the torch GPT's full-forward logits
+    (float64) and advances the cache length by each chunk."""
+    reference, student = paired_gpts(m, 90)
+    idx = randint(91, 23, 2, 12)
+    chunks = [3, 1, 1, 4, 1, 2]
+    out = run_probe(m, "phase6.cached_logits", m, student, idx, chunks, True)
+    if list(out["lengths"]) != np.cumsum(chunks).tolist():
+        raise CheckFailed(f"after chunks of {chunks} tokens the cache lengths were "
+                          f"{list(out['lengths'])}, expected {np.cumsum(chunks).tolist()}.",
+                          "GPT.forward advances kv_cache.length by T after the last block.")
+    with torch.no_grad():
+        expected = reference(idx)
+    assert_close(out["logits"], expected.numpy(), "the logits computed through a cache",
+                 hint=CACHE_PATH_HINT, **TIGHT)
+
+
+@check("gpt_model", "invariant")
+def attention_dropout_drops_the_weights_and_the_output(m):
+    """In training mode CausalSelfAttention drops its attention weights (dropout_p) and its
+    output (resid_dropout), with or without a cache: with the values and c_proj the identity,
+    token 0 (which attends to itself alone) comes out as x₀·(1/(1 − p))² where kept (p = 0.5)."""
+    for cached in (False, True):
+        out = run_probe(m, "phase6.attention_dropout", m, 0.5, 93, cached)
+        x, y = as_array(out["x"], "the input"), as_array(out["y"], "the output")
+        ratios = np.round(y[np.abs(x) > 1e-3] / x[np.abs(x) > 1e-3], 6)
+        seen = sorted(set(ratios.tolist()))
+        where = "through a cache" if cached else "without a cache"
+        if seen != [0.0, 4.0]:
+            raise CheckFailed(
+                f"in training mode with dropout 0.5 ({where}), token 0's output divided by its "
+                f"input takes the values {seen[:6]}, expected 0 (dropped) and 4 = 1/(1 − p)² "
+                "(kept by both dropouts).",
+                "Pass dropout_p = config.dropout (0 in eval mode) to the attention, with a cache "
+                "too, and apply resid_dropout to c_proj's output: two dropouts, each scaling "
+                "what it keeps by 1/(1 − p).")
+
+
+@check("gpt_model", "stability")
+def blocks_keep_their_contract(m):
+    """A Block called on its own equals the torch block with the same weights and leaves its
+    input alone; n_embd not divisible by n_head raises ValueError."""
+    reference, student = paired_gpts(m, 95)
+    x = randn(96, 2, 7, 16)
+    with torch.no_grad():
+        expected = reference.h[1](x)
+    assert_close(student.h[1](x), expected.numpy(), "Block.forward(x) of block 1",
+                 hint="x = x + attn(ln_1(x)); return x + mlp(ln_2(x)): new tensors, the input "
+                      "is the caller's.", **TIGHT)
+    raises(lambda: m.CausalSelfAttention(m.GPTConfig(n_embd=10, n_head=4)), "ValueError",
+           "CausalSelfAttention with n_embd 10 and n_head 4",
+           "Each head gets n_embd // n_head features: refuse a remainder with ValueError.")
 
 
 @fingerprint("gpt_model")

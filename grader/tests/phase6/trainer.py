@@ -7,10 +7,13 @@ equal it to float64 precision. Resumption is compared with the uninterrupted run
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.oracle import as_array, assert_close
 from grader.probes import phase6 as probes
 from grader.session import run_probe
@@ -25,6 +28,9 @@ ACCUMULATION_HINT = ("Backpropagate each micro-batch's SUMMED loss, then divide 
                      "micro-batch more than those of a long one.")
 STEP_HINT = ("One step: the micro-batches' backward passes, then gradients ÷ N, then clip, "
              "optimizer.step(), scheduler.step(), optimizer.zero_grad().")
+PROGRESS_HINT = ("tqdm(total=steps, initial=self.step, desc='training', unit='step', "
+                 "disable=not (config.progress and self.is_main)), bar.update(1) after each "
+                 "step and bar.set_postfix of the losses on each logged row.")
 RESUME_HINT = ("A checkpoint must hold everything the next step depends on: the model, the "
                "optimizer's state (Adam's moments and step), the scheduler, Python's, NumPy's "
                "and torch's global RNG states, the loader's epoch and position, the step count "
@@ -68,14 +74,16 @@ def trainer_clips_the_joint_gradient_norm(m):
 
 @check("trainer", "oracle")
 def trainer_steps_any_optimizer_and_scheduler(m):
-    """With an AdamW and a schedule shaped like torch.optim's (state dicts, param_groups; lr
-    halved at every step) the run equals the large-batch reference, and each log row's lr is
-    the rate its step used."""
-    got = _compare_with_reference(m, "AdamW + a halving schedule", STEP_HINT, optimizer="adamw",
-                                  scheduler="torch", clip=1.0)
+    """With an AdamW and a schedule shaped like torch.optim's (state dicts, two param_groups at
+    lr and lr / 2; lr halved at every step) the run equals the large-batch reference, and each
+    log row's lr is the rate the first group's step used."""
+    got = _compare_with_reference(m, "AdamW + a halving schedule, two parameter groups",
+                                  STEP_HINT, optimizer="adamw", scheduler="torch", clip=1.0,
+                                  split=True)
     assert_close(np.array([row.get("lr", np.nan) for row in got["history"]]),
                  BASE["lr"] * 0.5 ** np.arange(3), "the lr of the log rows",
-                 hint="Log the learning rate the step used (read it before scheduler.step()).")
+                 hint="Log the learning rate the step used (read it before scheduler.step()), "
+                      "of the first parameter group: optimizer.param_groups[0]['lr'].")
 
 
 @check("trainer", "oracle")
@@ -120,7 +128,9 @@ def trainer_validates_logs_and_shows_progress(m):
     draws a tqdm bar and leaves the model in training mode."""
     spec = {**BASE, "steps": 5, "eval_every": 2, "log_every": 2, "progress": True,
             "log_path": "trainer_log.jsonl"}
+    started = time.monotonic()
     got = run_probe(m, "phase6.trainer_run", m, spec)
+    elapsed = time.monotonic() - started
     steps = [int(row.get("step", -1)) for row in got["history"]]
     if steps != [2, 4, 5]:
         raise CheckFailed(f"the history has rows for steps {steps}, expected [2, 4, 5].",
@@ -138,13 +148,125 @@ def trainer_validates_logs_and_shows_progress(m):
         raise CheckFailed(f"log_path holds {len(logged)} rows that differ from the history "
                           f"({len(got['history'])} rows).",
                           "Append json.dumps(row) + '\\n' to log_path for each history row.")
-    if "5/5" not in got["stderr"]:
-        raise CheckFailed("fit(5) with progress=True drew no tqdm progress bar on stderr.",
-                          "tqdm(total=steps, initial=self.step, disable=not config.progress), "
-                          "bar.update(1) after each step.")
+    seconds = [row.get("seconds", -1.0) for row in got["history"]]
+    if not (0 <= seconds[0] and np.all(np.diff(seconds) >= 0) and seconds[-1] <= elapsed):
+        raise CheckFailed(f"the log rows' seconds are {seconds}: expected the seconds since fit "
+                          f"began (this fit took less than {elapsed:.1f} s).",
+                          "seconds = time.monotonic() − the time.monotonic() read when fit began.")
+    bar = got["stderr"]
+    if "5/5" not in bar or "training" not in bar or "step" not in bar or "loss=" not in bar:
+        raise CheckFailed("fit(5) with progress=True drew no tqdm bar on stderr that counts "
+                          "the steps 5/5 as 'training', in steps, with the losses: "
+                          f"{bar[-300:]!r}.", PROGRESS_HINT)
+    quiet = run_probe(m, "phase6.trainer_run", m, {**spec, "progress": False})
+    if "/5" in quiet["stderr"]:
+        raise CheckFailed("with progress=False fit still drew a progress bar.", PROGRESS_HINT)
     if not got["training_after"]:
         raise CheckFailed("after fit with validation the model is left in eval mode.",
                           "evaluate() switches to eval mode and back to train mode.")
+
+
+@check("trainer", "oracle")
+def trainer_counts_one_token_and_no_token(m):
+    """A step that counts one target follows the large-batch reference (loss, parameters and
+    val_loss); a step and a validation that count none return 0.0 and leave SGD's parameters
+    alone (every target −100)."""
+    spec = {"micro": 1, "accumulation": 1, "eval_every": 1, "counted": 1}
+    got = _compare_with_reference(m, "one counted target per step", ACCUMULATION_HINT, **spec)
+    expected = probes.evaluate_reference({**BASE, **spec}, torch.as_tensor(got["params"]))
+    assert_close(np.array(got["history"][-1].get("val_loss", np.nan)), np.array(expected),
+                 "the val_loss of a validation batch with one counted target",
+                 hint="evaluate(): Σ summed losses / Σ counted tokens.", **EXACT)
+    empty = _run(m, **{**spec, "counted": 0})
+    hint = ("With no counted target the summed loss is 0 and so is N: divide by max(N, 1), "
+            "not by N, so the step's gradients (and its loss) are 0.")
+    for key in ("loss", "val_loss"):
+        values = [row.get(key, np.nan) for row in empty["history"]]
+        if values != [0.0] * BASE["steps"]:
+            raise CheckFailed(f"with every target ignored the rows' {key} are {values}, "
+                              f"expected 0.0.", hint)
+    initial = probes.TinyLM(BASE["vocab"], BASE["dim"], seed=BASE["seed"])
+    assert_close(empty["params"], probes._flat(initial).numpy(),
+                 "the parameters after SGD steps that counted no target", hint=hint, **EXACT)
+
+
+@check("trainer", "invariant")
+def trainer_modes_checkpoints_and_progress(m):
+    """fit(5) from step 1, the model handed over in eval mode, eval_every = 1, checkpoint_every
+    = 2: training forward passes in training mode and validation ones in eval mode, checkpoints
+    saved after steps 2, 4 and 5, gradients freed after each step, and a bar that counts from
+    step 1 to 5/5."""
+    spec = {**BASE, "steps": 5, "start_step": 1, "eval_before_fit": True, "eval_every": 1,
+            "checkpoint_every": 2, "checkpoint_path": "trainer_checkpoint.pt", "progress": True}
+    got = run_probe(m, "phase6.trainer_run", m, spec)
+    modes = [bool(mode) for mode in got["modes"]]
+    expected = ([True] * BASE["accumulation"] + [False] * 2) * 4
+    if modes != expected:
+        raise CheckFailed(f"the forward passes of 4 steps (3 micro-batches) each followed by a "
+                          f"validation (2 batches) ran in training mode {modes}, expected "
+                          f"{expected}.", "train_step calls model.train() (the model may come "
+                          "in eval mode), evaluate() model.eval() and then model.train().")
+    if got["saved_steps"] != [2, 4, 5]:
+        raise CheckFailed(f"fit from step 1 to 5 with checkpoint_every = 2 saved checkpoints "
+                          f"of steps {got['saved_steps']}, expected [2, 4, 5].",
+                          "Save when step % checkpoint_every == 0, and after the last step.")
+    if not got["grads_freed"]:
+        raise CheckFailed("after fit the parameters still hold gradients.",
+                          "optimizer.zero_grad() (set_to_none=True) after every step.")
+    if "5/5" not in got["stderr"]:
+        raise CheckFailed(f"fit(5) from step 1 drew a bar that ends at {got['stderr'][-200:]!r},"
+                          " expected 5/5.", PROGRESS_HINT)
+
+
+@check("trainer", "oracle")
+def trainer_runs_as_one_process_of_a_distributed_world(m):
+    """As rank 0 of 2 processes holding the same batches (torch.distributed and DDP stood in
+    for by a mirror: all_reduce sums two equal parts), the run equals the one-process reference,
+    gradients are synchronised on the last micro-batch of each step only, and rank 0 writes
+    the log and the checkpoint while rank 1 writes neither."""
+    spec = {"log_path": "rank_log.jsonl", "checkpoint_path": "rank_checkpoint.pt"}
+    got = _compare_with_reference(m, "rank 0 of a mirrored world of 2",
+                                  "Under DDP N is the all-reduced token count of every process "
+                                  "and the gradients (averaged by DDP) are multiplied by the "
+                                  "world size: k processes equal one on the union batch.",
+                                  mirror_rank=0, **spec)
+    expected = ([False] * (BASE["accumulation"] - 1) + [True]) * BASE["steps"]
+    if [bool(flag) for flag in got["synced"]] != expected:
+        raise CheckFailed(f"the forward passes synchronised gradients {got['synced']}, expected "
+                          f"{expected}: only the last micro-batch of a step all-reduces.",
+                          "Run every micro-batch but the last inside model.no_sync().")
+    other = _run(m, mirror_rank=1, **spec)
+    for rank, run in ((0, got), (1, other)):
+        wrote = bool(run["log"]) or bool(run["saved_steps"])
+        if wrote != (rank == 0):
+            raise CheckFailed(f"rank {rank} " + ("wrote" if wrote else "did not write")
+                              + " the log and checkpoint: only rank 0 writes them.",
+                              "is_main = not distributed or dist.get_rank() == 0.")
+
+
+@check("trainer", "stability")
+def epoch_loader_keeps_its_contract(m):
+    """EpochLoader raises ValueError when the dataset cannot fill one batch and accepts one
+    that fills exactly one; a dataset object (__len__, __getitem__) gives its own batches, in
+    its own dtype (int64)."""
+    raises(lambda: m.EpochLoader((torch.arange(5), torch.arange(5)), 8), "ValueError",
+           "EpochLoader of 5 examples in batches of 8",
+           "steps_per_epoch = n // (batch_size·world_size) must be at least 1.")
+    one = m.EpochLoader((torch.arange(8),), 8, shuffle=False)
+    for _ in range(2):
+        assert_close(one.next_batch()[0], np.arange(8), "the batches of 8 examples in batches "
+                     "of 8 (one per epoch)", hint="Exactly one full batch is one step per epoch.")
+    batches = run_probe(m, "phase6.object_loader_batches", m, 7, 3, 3)
+    for k, batch in enumerate(batches):
+        got = as_array(batch, "the batch")
+        indices = np.arange(3 * (k % 2), 3 * (k % 2) + 3)
+        if got.dtype != np.int64:
+            raise CheckFailed(f"an EpochLoader over a dataset object returned {got.dtype} "
+                              "batches, expected the dataset's own int64.",
+                              "Return dataset[indices] as it is.")
+        assert_close(got, np.stack((indices, indices * 10), 1), f"batch {k} of a dataset "
+                     "object (7 examples, batches of 3, shuffle=False)",
+                     hint="Index the dataset with the batch's index tensor: dataset[indices].")
 
 
 @check("trainer", "invariant")
@@ -166,6 +288,12 @@ def bf16_autocast_covers_every_forward_pass(m):
     f32 = np.array([row["loss"] for row in without["history"]])
     assert_close(bf16, f32, "the bf16 losses against float32's", rtol=3e-2, atol=0.0,
                  hint="Sum the loss in float32: cast bfloat16 logits with .float() first.")
+    loss = run_probe(m, "phase6.autocast_loss", m, BASE)
+    if loss["dtype"] != "torch.float32":
+        raise CheckFailed(f"under bf16 autocast language_model_loss returned a {loss['dtype']} "
+                          "loss, expected float32.",
+                          "A bfloat16 sum of many token losses keeps 3 significant digits: "
+                          "cast bfloat16 logits with .float() before the cross-entropy.")
 
 
 def _resume(m, **changes) -> None:
@@ -211,9 +339,9 @@ def resuming_works_with_the_course_optimizer_and_schedule(m):
 
 @check("trainer_checkpoint", "invariant", weight=2)
 def checkpoints_are_written_atomically(m):
-    """save_atomically writes a new file, fsyncs it, then renames it onto the path (a new
-    inode); a save that crashes half-way leaves the previous checkpoint loadable; no temporary
-    file is left behind."""
+    """save_atomically writes a new file, flushes and fsyncs it whole, then renames it onto the
+    path (a new inode) and fsyncs the directory; a save that crashes half-way leaves the
+    previous checkpoint loadable; no temporary file or file descriptor is left behind."""
     got = run_probe(m, "phase6.atomic_save", m)
     hint = ("Write to a temporary file in the same directory, flush, os.fsync(file.fileno()), "
             "then os.replace(temporary, path) — the path never holds half a file.")
@@ -239,9 +367,39 @@ def checkpoints_are_written_atomically(m):
                           + ("was not reported (no exception)" if not got["crashed"] else
                              f"left a checkpoint that loads as {got['after_crash']!r}")
                           + ", expected the previous checkpoint (step 2) intact.", hint)
-    if got["leftovers"]:
-        raise CheckFailed(f"files were left next to the checkpoint: {got['leftovers']}.",
+    if got["leftovers"] or got["leftovers_after_crash"]:
+        raise CheckFailed("files were left next to the checkpoint: "
+                          f"{got['leftovers'] or got['leftovers_after_crash']}"
+                          + (" after a save that failed" if not got["leftovers"] else "") + ".",
                           "Remove the temporary file when the save fails (try/finally).")
+    durable = dict(map(tuple, got["fsync_sizes"])).get(moved)
+    if durable != got["second_size"]:
+        raise CheckFailed(f"the new file was fsynced when {durable} of its {got['second_size']} "
+                          "bytes had reached it: the rest sat in Python's buffer.",
+                          "file.flush() before os.fsync(file.fileno()): fsync makes durable "
+                          "only what the operating system has been given.")
+    if ("fsync", got["directory_inode"]) not in events[renames[0]:]:
+        raise CheckFailed("the directory was not fsynced after the rename: after a power cut "
+                          "the rename itself may be lost.",
+                          "fd = os.open(directory, os.O_RDONLY); os.fsync(fd); os.close(fd).")
+    if got["leaked_descriptors"]:
+        raise CheckFailed(f"save_atomically left {got['leaked_descriptors']} file descriptor(s) "
+                          "open.", "Close what you open (with, or try/finally: os.close(fd)).")
+
+
+@check("trainer_checkpoint", "stability")
+def a_checkpoint_refuses_a_different_optimizer(m):
+    """load_trainer_state raises ValueError when the trainer's optimizer does not match the
+    state's: two parameter groups where it had one, or one parameter where it had three."""
+    errors = run_probe(m, "phase6.load_mismatched", m, BASE)
+    for what, error in zip(("two parameter groups for one", "one parameter for three"), errors,
+                           strict=True):
+        if error != "ValueError":
+            raise CheckFailed(f"loading a checkpoint into a trainer whose optimizer has {what} "
+                              + (f"raised {error}" if error else "did not raise")
+                              + ", expected ValueError: a silent partial restore resumes a "
+                              "different run.",
+                              "zip(…, strict=True) over the parameters and over the groups.")
 
 
 @check("trainer_checkpoint", "oracle")

@@ -10,7 +10,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import raises
 from grader.checks.oracle import assert_close
 from grader.session import StudentError, run_probe
-from grader.tests.phase7._common import MISSING, normal, tolerance
+from grader.tests.phase7._helpers import MISSING, normal, tolerance
 
 ADAM_HINT = (
     "m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr·m̂/(√v̂ + ε) with m̂ = m/(1−β₁ᵗ), "

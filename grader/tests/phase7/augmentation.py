@@ -9,7 +9,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.oracle import as_array, assert_close
 from grader.session import run_probe
-from grader.tests.phase7._common import attempt, normal, unchanged
+from grader.tests.phase7._helpers import attempt, normal, unchanged
 
 CROP_HINT = (
     "offsets = rng.integers(0, 2·padding + 1, size=(N, 2)), one (dy, dx) row per image, and "

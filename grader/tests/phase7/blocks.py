@@ -12,7 +12,7 @@ from grader.checks.contracts import Numeric, contract_checks, seeded
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import StudentError, run_probe
-from grader.tests.phase7._common import MISSING, attempt, load_params, normal, tensor
+from grader.tests.phase7._helpers import MISSING, attempt, load_params, normal, tensor
 
 BLOCK_HINT = (
     "out = ReLU(F(x) + shortcut(x)): the ReLU comes after the addition; the shortcut is the "
@@ -134,39 +134,38 @@ def compare_with_torch(m, student, reference: nn.Module, arrays, x, label, hint=
     )
 
 
+def _block_matches_torch(m, block: str, make_reference, cases, hint=BLOCK_HINT) -> None:
+    """`block(c_in, size, stride)` (size: BasicBlock's c_out, Bottleneck's width) equals its
+    torch reference with the same random parameters, case by case."""
+    for c_in, size, stride in cases:
+        reference = make_reference(c_in, size, stride)
+        compare_with_torch(
+            m,
+            getattr(m, block)(c_in, size, stride, rng=0),
+            reference,
+            random_params(reference, 10 * c_in + size),
+            normal(c_in + stride, (2, c_in, 6, 5)),
+            f"{block}({c_in}, {size}, stride={stride})",
+            hint,
+        )
+
+
 @check("cnn_blocks", "oracle")
 def basic_block_matches_torch(m):
     """BasicBlock with an identity and with a projection shortcut equals the torch block."""
-    for c_in, c_out, stride in ((3, 3, 1), (3, 5, 2), (2, 4, 1)):
-        reference = torch_basic_block(c_in, c_out, stride)
-        arrays = random_params(reference, 10 * c_in + c_out)
-        block = m.BasicBlock(c_in, c_out, stride, rng=0)
-        compare_with_torch(
-            m,
-            block,
-            reference,
-            arrays,
-            normal(stride, (2, c_in, 6, 5)),
-            f"BasicBlock({c_in}, {c_out}, stride={stride})",
-        )
+    _block_matches_torch(m, "BasicBlock", torch_basic_block, ((3, 3, 1), (3, 5, 2), (2, 4, 1)))
 
 
 @check("cnn_blocks", "oracle")
 def bottleneck_matches_torch(m):
     """Bottleneck (stride on the 3×3, projection when needed) equals the torch block."""
-    for c_in, width, stride in ((8, 2, 1), (4, 2, 2), (8, 3, 1)):
-        reference = torch_bottleneck(c_in, width, stride)
-        arrays = random_params(reference, 7 * c_in + width)
-        block = m.Bottleneck(c_in, width, stride, rng=0)
-        compare_with_torch(
-            m,
-            block,
-            reference,
-            arrays,
-            normal(c_in, (2, c_in, 5, 6)),
-            f"Bottleneck({c_in}, {width}, stride={stride})",
-            hint=BLOCK_HINT + " The stride sits on the 3×3 conv (ResNet v1.5).",
-        )
+    _block_matches_torch(
+        m,
+        "Bottleneck",
+        torch_bottleneck,
+        ((8, 2, 1), (4, 2, 2), (8, 3, 1)),
+        BLOCK_HINT + " The stride sits on the 3×3 conv (ResNet v1.5).",
+    )
 
 
 @check("cnn_blocks", "invariant")

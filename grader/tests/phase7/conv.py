@@ -11,7 +11,7 @@ from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import StudentError, fetch, run_probe
-from grader.tests.phase7._common import (
+from grader.tests.phase7._helpers import (
     MISSING,
     attempt,
     fetched,

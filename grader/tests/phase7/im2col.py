@@ -11,7 +11,7 @@ from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.oracle import assert_close
 from grader.checks.properties import property_holds
 from grader.session import run_probe
-from grader.tests.phase7._common import attempt, normal, tensor, tolerance, unchanged
+from grader.tests.phase7._helpers import attempt, normal, tensor, tolerance, unchanged
 
 IM2COL_HINT = (
     "Row (c, i, j) and column (n, p, q) of cols hold x_pad[n, c, p·sh + i·dh, q·sw + j·dw]: "

@@ -13,7 +13,7 @@ from grader.checks.gradient import check_gradients
 from grader.checks.oracle import assert_close
 from grader.checks.stability import assert_finite, assert_quiet
 from grader.session import StudentError, fetch, run_probe
-from grader.tests.phase7._common import MISSING, attempt, normal, tensor, tolerance, unchanged
+from grader.tests.phase7._helpers import MISSING, attempt, normal, tensor, tolerance, unchanged
 
 BN_HINT = (
     "Statistics of channel c over the N·H·W values x[:, c]: mean and *biased* variance "
@@ -148,27 +148,43 @@ def batchnorm2d_backward_matches_torch_autograd(m):
         assert_close(fetch(bn.grad_bias), bt.grad.numpy(), f"grad_bias ({name})", **tol)
 
 
-@check("cnn_batchnorm2d", "gradient")
-def batchnorm2d_backward_agrees_with_finite_differences(m):
-    """BatchNorm2d.backward agrees with central differences of its training forward."""
-    gamma, beta = _affine(8, 2)
-    bn = m.BatchNorm2d(2)
+def _backward_agrees_with_finite_differences(layer, x, gamma, beta, what: str, hint: str):
+    """Central differences of `layer`'s forward in x, γ and β against its backward (the
+    parameter gradients read from grad_weight / grad_bias)."""
 
     def forward(inputs):
-        bn.weight, bn.bias = inputs["gamma"], inputs["beta"]
-        return bn.forward(inputs["x"])
+        layer.weight, layer.bias = inputs["gamma"], inputs["beta"]
+        return layer.forward(inputs["x"])
 
     def vjp(inputs, v):
         forward(inputs)
-        return {"x": bn.backward(v), "gamma": fetch(bn.grad_weight), "beta": fetch(bn.grad_bias)}
+        return {
+            "x": layer.backward(v),
+            "gamma": fetch(layer.grad_weight),
+            "beta": fetch(layer.grad_bias),
+        }
 
     check_gradients(
         forward,
         vjp,
-        {"x": normal(9, (2, 2, 3, 3)), "gamma": gamma, "beta": beta},
-        what="BatchNorm2d.backward",
+        {"x": x, "gamma": gamma, "beta": beta},
+        what=what,
         mode="full",
-        hint=BN_BACKWARD_HINT,
+        hint=hint,
+    )
+
+
+@check("cnn_batchnorm2d", "gradient")
+def batchnorm2d_backward_agrees_with_finite_differences(m):
+    """BatchNorm2d.backward agrees with central differences of its training forward."""
+    gamma, beta = _affine(8, 2)
+    _backward_agrees_with_finite_differences(
+        m.BatchNorm2d(2),
+        normal(9, (2, 2, 3, 3)),
+        gamma,
+        beta,
+        "BatchNorm2d.backward",
+        BN_BACKWARD_HINT,
     )
 
 
@@ -280,23 +296,13 @@ def groupnorm_matches_torch(m):
 def groupnorm_backward_agrees_with_finite_differences(m):
     """GroupNorm.backward agrees with central differences of its forward."""
     gamma, beta = _affine(90, 4)
-    gn = m.GroupNorm(2, 4)
-
-    def forward(inputs):
-        gn.weight, gn.bias = inputs["gamma"], inputs["beta"]
-        return gn.forward(inputs["x"])
-
-    def vjp(inputs, v):
-        forward(inputs)
-        return {"x": gn.backward(v), "gamma": fetch(gn.grad_weight), "beta": fetch(gn.grad_bias)}
-
-    check_gradients(
-        forward,
-        vjp,
-        {"x": normal(91, (2, 4, 2, 3)), "gamma": gamma, "beta": beta},
-        what="GroupNorm.backward",
-        mode="full",
-        hint=GN_BACKWARD_HINT,
+    _backward_agrees_with_finite_differences(
+        m.GroupNorm(2, 4),
+        normal(91, (2, 4, 2, 3)),
+        gamma,
+        beta,
+        "GroupNorm.backward",
+        GN_BACKWARD_HINT,
     )
 
 

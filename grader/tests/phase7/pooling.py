@@ -11,7 +11,7 @@ from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import run_probe
-from grader.tests.phase7._common import MISSING, attempt, normal, tensor, tolerance, unchanged
+from grader.tests.phase7._helpers import MISSING, attempt, normal, tensor, tolerance, unchanged
 
 MAX_HINT = (
     "Pad with −∞ (never the max), take each window's max; in backward send each dout entry to "

@@ -10,7 +10,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import raises, seeded
 from grader.checks.oracle import as_array
 from grader.session import StudentError, run_probe
-from grader.tests.phase7._common import MISSING, attempt, load_params, normal
+from grader.tests.phase7._helpers import MISSING, attempt, load_params, normal
 from grader.tests.phase7.blocks import (
     _params,
     compare_with_torch,

@@ -1,0 +1,196 @@
+"""6.9 the selective scan: the sequential and the parallel scan against the closed form of the
+recurrence computed in the judge (float64), against each other in float32 (values and
+gradients), gradients against torch autograd and against finite differences, every chunk size,
+stability at L = 4096 and at large Δ, and the dtype contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from grader.checks import check, fingerprint
+from grader.checks.contracts import Numeric, contract_checks
+from grader.checks.gradient import check_gradients
+from grader.checks.oracle import as_array, assert_close
+from grader.checks.stability import assert_finite
+from grader.tests.phase2._helpers import gradients, input_gradient, run
+from grader.tests.phase6._helpers import safely
+
+F64 = torch.float64
+TIGHT = {"rtol": 1e-10, "atol": 1e-10}
+F32 = {"rtol": 1e-5, "atol": 1e-5}
+NAMES = ("x", "delta", "A", "B", "C")
+SCAN_HINT = ("Per channel d and state n: h_t = exp(Δ_t[d]·A[d, n])·h_{t−1} + Δ_t[d]·x_t[d]·"
+             "B_t[n], starting from h_{−1} = 0, and y_t[d] = Σ_n C_t[n]·h_t[d, n]. B̄ = Δ·B "
+             "(not B), Ā = exp(Δ·A) (not 1 + Δ·A).")
+PARALLEL_HINT = ("The step t is the map h ↦ a_t h + b_t; composing step 1 after step 0 gives "
+                 "(a₁a₀, a₁b₀ + b₁) — the later a multiplies the earlier b. In round k of "
+                 "Hillis–Steele position t combines with t − 2ᵏ (the earlier one); across "
+                 "chunks, each step adds a_t^(chunk) times the state at the previous chunk's end, "
+                 "and padding steps are identities (a = 1, b = 0).")
+
+
+def scan_inputs(seed: int, batch: int, length: int, channels: int, states: int,
+                dtype: torch.dtype = F64, delta_scale: float = 1.0) -> list[torch.Tensor]:
+    """[x, delta, A, B, C]: Δ > 0 (softplus of a normal, times delta_scale), A < 0."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def normal(*shape):
+        return torch.randn(*shape, generator=generator, dtype=F64)
+
+    x = normal(batch, length, channels)
+    delta = torch.nn.functional.softplus(normal(batch, length, channels)) * delta_scale
+    A = -torch.exp(normal(channels, states) * 0.5)
+    return [t.to(dtype) for t in (x, delta, A, normal(batch, length, states),
+                                  normal(batch, length, states))]
+
+
+def closed_form(x, delta, A, B, C) -> torch.Tensor:
+    """y (B, L, D) from h_t = Σ_{s ≤ t} exp(A·(S_t − S_s)) Δ_s x_s B_s, S the cumulative sum of
+    Δ — the recurrence unrolled (no loop, differentiable), in float64. Only exponents ≤ 0 occur."""
+    S = delta.cumsum(1)  # (B, L, D)
+    gaps = S[:, :, None] - S[:, None, :]  # (B, t, s, D)
+    causal = torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).tril()  # s ≤ t
+    gaps = gaps.masked_fill(~causal[None, :, :, None], 0.0)[..., None]  # (B, t, s, D, 1)
+    decay = torch.where(causal[None, :, :, None, None], torch.exp(gaps * A), 0.0)  # ≤ 1
+    drive = (delta * x)[:, None, :, :, None] * B[:, None, :, None, :]  # (B, 1, s, D, N)
+    h = (decay * drive).sum(2)  # (B, t, D, N)
+    return (h * C[:, :, None, :]).sum(-1)
+
+
+def recurrence_numpy(x, delta, A, B, C) -> np.ndarray:
+    """The recurrence step by step in NumPy float64 (for long sequences)."""
+    x, delta, A, B, C = (np.asarray(t, dtype=np.float64) for t in (x, delta, A, B, C))
+    h = np.zeros((x.shape[0], x.shape[2], A.shape[1]))
+    y = np.empty(x.shape)
+    for t in range(x.shape[1]):
+        h = np.exp(delta[:, t, :, None] * A) * h + (delta[:, t] * x[:, t])[..., None] * \
+            B[:, t, None, :]
+        y[:, t] = (h * C[:, t, None, :]).sum(-1)
+    return y
+
+
+CASES = [(2, 9, 3, 4), (1, 1, 2, 3), (3, 33, 2, 1), (2, 70, 4, 5)]  # (B, L, D, N)
+
+
+@check("selective_scan", "oracle", weight=2)
+def sequential_scan_equals_the_recurrence(m):
+    """selective_scan_sequential equals the unrolled recurrence (float64, within 1e-10) for
+    L = 1, 9, 33, 70, one or several channels and states."""
+    for k, shape in enumerate(CASES):
+        inputs = scan_inputs(10 + k, *shape)
+        assert_close(run(m, m.selective_scan_sequential, *inputs), closed_form(*inputs).numpy(),
+                     f"selective_scan_sequential (B, L, D, N) = {shape}", hint=SCAN_HINT, **TIGHT)
+
+
+@check("selective_scan", "oracle", weight=3)
+def parallel_scan_equals_the_recurrence_for_every_chunk(m):
+    """selective_scan_parallel equals the unrolled recurrence (float64, within 1e-10) for
+    L = 1, 9, 33, 70 with the default chunk and with chunk = 1, 4, 7 and 128 (L not a multiple
+    of the chunk, a single chunk, chunks of one step)."""
+    for k, shape in enumerate(CASES):
+        inputs = scan_inputs(20 + k, *shape)
+        expected = closed_form(*inputs).numpy()
+        for chunk in (None, 1, 4, 7, 128):
+            kwargs = {} if chunk is None else {"chunk": chunk}
+            assert_close(run(m, m.selective_scan_parallel, *inputs, **kwargs), expected,
+                         f"selective_scan_parallel (B, L, D, N) = {shape}, "
+                         f"chunk = {chunk or 'default'}", hint=PARALLEL_HINT, **TIGHT)
+
+
+@check("selective_scan", "invariant", weight=2)
+def parallel_equals_sequential_in_float32_with_gradients(m):
+    """In float32 the parallel and the sequential scan agree within 1e-5 in their values and in
+    the gradients with respect to all five inputs."""
+    inputs = scan_inputs(30, 2, 50, 3, 4, dtype=torch.float32)
+    upstream = torch.randn(2, 50, 3, generator=torch.Generator().manual_seed(31))
+    results = {name: gradients(m, getattr(m, name), inputs, upstream, name)
+               for name in ("selective_scan_sequential", "selective_scan_parallel")}
+    sequential, parallel = results.values()
+    assert_close(parallel["output"], as_array(sequential["output"], "the sequential scan"),
+                 "the parallel scan's output (float32) against your sequential scan's",
+                 hint=PARALLEL_HINT, **F32)
+    for index, name in enumerate(NAMES):
+        assert_close(input_gradient(parallel, index, name),
+                     input_gradient(sequential, index, name),
+                     f"the parallel scan's ∂/∂{name} (float32) against your sequential scan's",
+                     hint=PARALLEL_HINT, **F32)
+
+
+@check("selective_scan", "gradient", weight=2)
+def scan_gradients_match_torch_autograd(m):
+    """The gradients of both scans with respect to x, Δ, A, B and C equal torch autograd's
+    through the unrolled recurrence (float64)."""
+    inputs = scan_inputs(40, 2, 21, 3, 4)
+    upstream = torch.randn(2, 21, 3, generator=torch.Generator().manual_seed(41), dtype=F64)
+    leaves = [t.clone().requires_grad_() for t in inputs]
+    (closed_form(*leaves) * upstream).sum().backward()
+    for name, hint in (("selective_scan_sequential", SCAN_HINT),
+                       ("selective_scan_parallel", PARALLEL_HINT)):
+        result = gradients(m, getattr(m, name), inputs, upstream, name)
+        for index, input_name in enumerate(NAMES):
+            assert_close(input_gradient(result, index, input_name), leaves[index].grad.numpy(),
+                         f"∂/∂{input_name} of {name}", hint=hint, rtol=1e-8, atol=1e-10)
+
+
+@check("selective_scan", "gradient")
+def parallel_scan_passes_a_finite_difference_check(m):
+    """The parallel scan's gradients agree with central finite differences in float64 (every
+    input perturbed along random directions), chunk 4 over L = 11."""
+    inputs = {name: t.numpy() for name, t in zip(NAMES, scan_inputs(50, 1, 11, 2, 3),
+                                                   strict=True)}
+
+    def forward(values):
+        return run(m, m.selective_scan_parallel,
+                   *(torch.from_numpy(values[name]) for name in NAMES), chunk=4)
+
+    def vjp(values, v):
+        result = gradients(m, m.selective_scan_parallel,
+                           [torch.from_numpy(values[name]) for name in NAMES],
+                           torch.from_numpy(v), "selective_scan_parallel", chunk=4)
+        return {name: input_gradient(result, index, name) for index, name in enumerate(NAMES)}
+
+    check_gradients(forward, vjp, inputs, what="selective_scan_parallel", hint=PARALLEL_HINT)
+
+
+@check("selective_scan", "stability", weight=2)
+def scans_are_stable_on_long_sequences_and_large_steps(m):
+    """At L = 4096 the parallel scan stays finite and equals the recurrence (float64); with
+    steps Δ up to ~10³ (exp(Δ·A) underflows to 0) both scans stay finite and exact."""
+    inputs = scan_inputs(60, 1, 4096, 2, 3)
+    y = assert_finite(run(m, m.selective_scan_parallel, *inputs),
+                      "the parallel scan at L = 4096",
+                      "Combine the steps with products and sums of exp(Δ·A) ≤ 1 only; never "
+                      "divide by a cumulative product (it underflows to 0).")
+    assert_close(y, recurrence_numpy(*inputs), "the parallel scan at L = 4096",
+                 hint=PARALLEL_HINT, rtol=1e-9, atol=1e-9)
+    inputs = scan_inputs(61, 2, 40, 3, 4, delta_scale=300.0)
+    expected = closed_form(*inputs).numpy()
+    for name in ("selective_scan_sequential", "selective_scan_parallel"):
+        y = assert_finite(run(m, getattr(m, name), *inputs), f"{name} with Δ up to ~10³",
+                          "exp(Δ·A) with A < 0 is in (0, 1] for any Δ ≥ 0: compute exactly "
+                          "that, never exp(−Δ·A) or a division.")
+        assert_close(y, expected, f"{name} with Δ up to ~10³", hint=SCAN_HINT, rtol=1e-9,
+                     atol=1e-9)
+
+
+DECLARED = [
+    Numeric("selective_scan_sequential",
+            lambda m, dt: (m.selective_scan_sequential, scan_inputs(70, 2, 6, 3, 2, dt), {})),
+    Numeric("selective_scan_parallel(chunk=4)",
+            lambda m, dt: (m.selective_scan_parallel, scan_inputs(71, 2, 10, 3, 2, dt),
+                           {"chunk": 4})),
+]
+globals().update(contract_checks(__name__, "selective_scan", DECLARED, torch_phase=True))
+
+
+@fingerprint("selective_scan")
+def scan_outputs(m):
+    inputs = scan_inputs(80, 1, 12, 2, 3)
+
+    def scan(name, **kwargs):
+        return lambda: np.round(run(m, getattr(m, name), *inputs, **kwargs), 4)
+
+    return {"sequential": safely(scan("selective_scan_sequential")),
+            "parallel": safely(scan("selective_scan_parallel", chunk=4)),
+            "parallel_one_chunk": safely(scan("selective_scan_parallel", chunk=16))}
