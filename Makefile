@@ -55,7 +55,7 @@ progress: $(STAMP)
 	@$(PY) -m grader progress $(if $(FILE),--file $(FILE))
 
 train: $(STAMP)
-	@$(PY) -m grader train --task $(TASK) $(if $(SOLUTION),--solution) $(if $(EPOCHS),--epochs $(EPOCHS))
+	@$(PY) -m grader train --task $(TASK) $(if $(SOLUTION),--solution) $(if $(EPOCHS),--epochs $(EPOCHS)) $(if $(FILE),--file $(FILE))
 
 notebooks: $(STAMP)
 	@$(PY) -m grader notebooks $(if $(FORCE),--force)

@@ -171,9 +171,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
 class MultiHeadAttention(nn.Module):
     """Multi-head attention laid out like torch.nn.MultiheadAttention(batch_first=True).
 
-    Parameters: when kdim == vdim == embed_dim, in_proj_weight (3E, E) stacks W_q; W_k; W_v;
-    otherwise q_proj_weight (E, E), k_proj_weight (E, kdim), v_proj_weight (E, vdim) (and
-    in_proj_weight is None). in_proj_bias (3E,) (None when bias=False) and
+    Parameters: when kdim == vdim == embed_dim, in_proj_weight (3E, E) stacks W_q; W_k; W_v
+    (and q_proj_weight, k_proj_weight, v_proj_weight are None); otherwise q_proj_weight (E, E),
+    k_proj_weight (E, kdim), v_proj_weight (E, vdim) (and in_proj_weight is None): every name
+    of torch's module exists, None where unused (register_parameter(name, None)). in_proj_bias (3E,) (None when bias=False) and
     out_proj = nn.Linear(E, E, bias). Initialised as torch does: Xavier-uniform projections,
     zero biases. Masks: True = MAY ATTEND (the opposite of nn.MultiheadAttention).
     embed_dim not divisible by num_heads, or batch_first=False, raises ValueError.
@@ -328,7 +329,8 @@ def sinusoidal_table(length: int, dim: int, base: float = 10000.0,
 
 class SinusoidalPositionalEncoding(nn.Module):
     """x + PE[offset : offset + T] with the fixed table above, kept as the buffer `pe`
-    (max_len, dim) — a buffer, not a parameter: it is never trained."""
+    (max_len, dim) — a buffer, not a parameter: it is never trained. Not persistent: it is
+    recomputed from (max_len, dim, base), so the state_dict leaves it out."""
 
     def __init__(self, dim: int, max_len: int = 4096, base: float = 10000.0) -> None:
         super().__init__()

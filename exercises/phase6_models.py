@@ -833,8 +833,8 @@ def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     ⌈log₂ L⌉ rounds; in round k every position t ≥ 2ᵏ combines with position t − 2ᵏ, all at once
     (tensor ops over the whole axis, so depth log L and work L log L). Returns new tensors.
     """
-    # HINT: narrow(dim, 0, L − s) is "position t − s" for the positions t ≥ s; the first s
-    # HINT: positions are already complete and are copied as they are.
+    # HINT: shift the whole axis by s, filling the first s positions with the identity step
+    # HINT: (a = 1, b = 0): then one combine updates every position at once.
     raise NotImplementedError("selective_scan: inclusive_scan: Hillis–Steele: after it, position t holds (a, b) of steps 0 … t combined (along dim).")
 
 
@@ -884,13 +884,17 @@ class MambaBlock(nn.Module):
         self.conv1d = nn.Conv1d(inner, inner, d_conv, groups=inner)
         self.x_proj = nn.Linear(inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, inner)
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1.0)).repeat(inner, 1))
-        self.D = nn.Parameter(torch.ones(inner))
+        self.A_log = nn.Parameter(torch.empty(inner, d_state))
+        self.D = nn.Parameter(torch.empty(inner))
         self.out_proj = nn.Linear(inner, d_model, bias=False)
-        with torch.no_grad():
-            log_dt = torch.empty(inner).uniform_(math.log(dt_min), math.log(dt_max))
-            dt = torch.exp(log_dt)
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+        self.dt_min, self.dt_max = dt_min, dt_max
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """The S4D-real A_log, D = 1 and the dt_proj bias of the class docstring."""
+        # HINT: softplus⁻¹(y) = y + log(1 − e^(−y)) = y + log(−expm1(−y)), exact for small y.
+        raise NotImplementedError("mamba_block: MambaBlock.reset_parameters: The S4D-real A_log, D = 1 and the dt_proj bias of the class docstring.")
 
     def selective_parameters(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(Δ, A, B, C) from the conv output x (..., E): Δ (..., E) > 0, A (E, N), B, C (..., N)."""
@@ -958,8 +962,11 @@ class MambaLM(nn.Module):
         self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layer))
         self.norm_f = RMSNorm(config.d_model)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        nn.init.normal_(self.embedding.weight, std=0.02)
-        self.lm_head.weight = self.embedding.weight
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Tie the head to the embedding and draw the embedding from N(0, 0.02²)."""
+        raise NotImplementedError("mamba_lm: MambaLM.reset_parameters: Tie the head to the embedding and draw the embedding from N(0, 0.02²).")
 
     def forward(self, idx: Tensor) -> Tensor:
         """idx (B, T) → logits (B, T, V)."""
@@ -992,7 +999,11 @@ class SentimentClassifier(nn.Module):
         self.norm_f = RMSNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(d_model, num_classes)
-        nn.init.normal_(self.embedding.weight, std=0.02)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The embedding from N(0, 0.02²); the Mamba layers and the head keep their own init."""
+        raise NotImplementedError("sentiment_classifier: SentimentClassifier.reset_parameters: The embedding from N(0, 0.02²); the Mamba layers and the head keep their own init.")
 
     def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:
         """idx (B, T), lengths (B,) → logits (B, num_classes)."""

@@ -3,7 +3,8 @@
 Exit codes: 0 whenever the command completed (for `grade`, whatever the score); 1 when
 `verify` finds the course unsound; 2 when the grader itself could not run (bad arguments,
 unknown phase or exercise, a missing or unreadable file); `train` exits 1 when the student's
-code cannot train yet (an unfinished exercise).
+code cannot train yet (unfinished, or raising: its traceback is shown) and 2 when the task's data
+set cannot be had (offline, no mirror).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--solution", action="store_true", help="use solutions/ (the reference run)")
     t.add_argument("--epochs", type=int, help="override the task's number of epochs")
     t.add_argument("--out", type=Path, help="write here instead of runs/<task>-<time>/")
+    t.add_argument("--file", type=Path, help="train on this notebook (or .py) of its phase")
     b = sub.add_parser("batch", help="grade a folder of submissions into a gradebook CSV")
     b.add_argument("directory", type=Path, help="one .py, .ipynb, folder or .zip per submission")
     b.add_argument("--phase", type=int, required=True)
@@ -195,16 +197,9 @@ def _fixtures(args, console: Console) -> int:
 
 
 def _train(args, console: Console) -> int:
-    from grader.capstones import task
+    from grader.train import train
 
-    capstone = task(args.task)
-    try:
-        capstone.run(solution=args.solution, epochs=args.epochs, out=args.out)
-    except NotImplementedError as error:
-        console.print(f"[red]your code is not finished:[/red] {error}\nGrade it with `make grade "
-                      f"PHASE=n`, or watch the reference run with SOLUTION=1.", markup=True)
-        return EXIT_UNSOUND
-    return EXIT_OK
+    return train(console, args.task, args.solution, args.epochs, args.out, args.file)
 
 
 def _batch(args, console: Console) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from grader.submission import EXERCISES, SubmissionError
 
 CACHE = ROOT / ".gradschool" / "progress.json"
 GRADER = ROOT / "grader"
+PHASE_PART = re.compile(r"(?:^|/)phase(\d+)(?:/|\.\w+$)")  # tests/phase3/…, registry/phase3.toml
 
 
 @dataclass(frozen=True)
@@ -33,13 +35,24 @@ class Row:
     next_step: str | None  # the command to run next, or None when the phase is done
 
 
-def grader_version() -> str:
-    """A hash of every file of the grader (its code, checks, registry and fixtures)."""
-    digest = hashlib.sha256()
+def grader_versions(numbers: list[int]) -> dict[int, str]:
+    """Per phase, a hash of the grader files its grade may read: the shared core and the checks,
+    fixtures, probes and registry of this phase and every earlier one (later phases' checks
+    reuse earlier phases' helpers, never the reverse). Mutants do not change a grade."""
+    files = []  # (owning phase or -1 for the core, name and content digest)
     for path in sorted(GRADER.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and "mutants" not in path.parts:
-            digest.update(str(path.relative_to(GRADER)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
+        if not path.is_file() or {"__pycache__", "mutants"} & set(path.parts):
+            continue
+        relative = str(path.relative_to(GRADER))
+        owner = PHASE_PART.search(relative)
+        content = hashlib.sha256(path.read_bytes()).hexdigest()
+        files.append((int(owner.group(1)) if owner else -1, f"{relative}\0{content}\n"))
+    return {
+        number: hashlib.sha256(
+            "".join(line for owner, line in files if owner <= number).encode()
+        ).hexdigest()[:16]
+        for number in numbers
+    }
 
 
 def phase_files(number: int, notebook: Path | None = None) -> list[Path]:
@@ -79,6 +92,13 @@ def save_cache(rows: dict[str, dict], path: Path = CACHE) -> None:
     temporary.replace(path)  # atomic: a progress interrupted mid-write leaves the old cache
 
 
+def _save_quietly(rows: dict[str, dict], path: Path) -> None:
+    try:
+        save_cache(rows, path)
+    except OSError:
+        pass  # a read-only checkout still gets its table
+
+
 def grade_row(phase: registry.Phase, target: Path | None) -> Row:
     from grader.report import reason
     from grader.runner import grade
@@ -101,8 +121,8 @@ def progress(console: Console, notebook: Path | None = None, cache: Path = CACHE
                 f"{notebook}: the name must be a phase module's, e.g. "
                 "notebooks/phase0_foundations.ipynb"
             )
-    version = grader_version()
-    cached, fresh = load_cache(cache), {}
+    cached = load_cache(cache)
+    versions = grader_versions(list(registry.phases()))
     table = Table(header_style="bold", title="Your progress")
     for column in ("phase", "title", "points", "next"):
         table.add_column(column)
@@ -114,17 +134,15 @@ def progress(console: Console, notebook: Path | None = None, cache: Path = CACHE
             table.add_row(str(number), phase.title, f"– / {phase.max_points}", "not released yet")
             possible += phase.max_points
             continue
-        key = files_key(version, phase_files(number, notebook))
+        key = files_key(versions[number], phase_files(number, notebook))
         entry = cached.get(str(number))
         row = Row(**entry["row"]) if entry and entry["key"] == key else grade_row(phase, own)
-        fresh[str(number)] = {"key": key, "row": asdict(row)}
+        if str(number) not in cached or cached[str(number)]["key"] != key:
+            cached[str(number)] = {"key": key, "row": asdict(row)}
+            _save_quietly(cached, cache)  # now: a later phase that crashes keeps this one
         earned, possible = earned + row.score, possible + row.max_score
         next_step = next_step or row.next_step
         table.add_row(str(number), phase.title, f"{row.score:g} / {row.max_score:g}", row.hint)
-    try:
-        save_cache({**cached, **fresh}, cache)
-    except OSError:
-        pass  # a read-only checkout still gets its table
     console.print(table)
     console.print(f"[bold]Total: {earned:g} / {possible:g}[/bold]")
     if next_step:

@@ -198,7 +198,7 @@ def run_check(session: Session, module, spec: CheckSpec) -> CheckResult:
     """Run one check; every way it can end becomes a CheckResult, never an exception."""
     started = time.monotonic()
     printed = session.output_mark()
-    session.begin_check(spec.seconds)
+    session.begin_check(spec.seconds, long_calls=spec.full_only)
     try:
         with evidence.collecting() as attached:
             spec.function(module)

@@ -269,6 +269,7 @@ class Session:
         self.import_error: ImportFailed | None = None
         self.check_deadline: float | None = None
         self.check_fault: Exception | None = None
+        self.call_limit: float | None = None  # a FULL=1 check's calls: see begin_check
         # calls that hung (their own time limit) or crashed the worker, by description: not
         # run again this session, so a `while True` in relu costs relu's checks only, once
         self.faulted: dict[str, WorkerFault] = {}
@@ -449,14 +450,18 @@ class Session:
                     pass
 
     # checks ---------------------------------------------------------------
-    def begin_check(self, seconds: float | None = None) -> None:
+    def begin_check(self, seconds: float | None = None, long_calls: bool = False) -> None:
+        """`long_calls`: one call may take the whole check's time (the FULL=1 tier: a training
+        run is one probe call), not only Limits.call_seconds."""
         self.check_deadline = time.monotonic() + (seconds or self.limits.check_seconds)
+        self.call_limit = max(self.limits.call_seconds, seconds or 0) if long_calls else None
         self.check_fault = None
         self.violations = []
         self.observed = []
 
     def end_check(self) -> None:
         self.check_deadline = None
+        self.call_limit = None
         self.check_fault = None
 
     # calls ----------------------------------------------------------------
@@ -479,10 +484,11 @@ class Session:
             raise type(earlier)(f"not run again: earlier, {earlier}")
         self._ensure_worker()  # before encoding: handles are checked against this generation
         now = time.monotonic()
-        seconds = self.limits.call_seconds
+        limit = self.call_limit or self.limits.call_seconds
+        seconds = limit
         if self.check_deadline is not None:
             seconds = max(0.0, min(seconds, self.check_deadline - now))
-        own_limit = seconds >= self.limits.call_seconds  # a hang here is this call's own
+        own_limit = seconds >= limit  # a hang here is this call's own
         args, buffers = protocol.encode(header.pop("values", ([], {})), self._check_handle)
         header["args"], header["kwargs"] = args["t"][0], args["t"][1]
         header["cap"], expected = self._cap_for(header, buffers)

@@ -215,6 +215,6 @@ def verify(numbers: list[int] | None = None, jobs: int = 2, log=print) -> bool:
             log(f"  ✗ {problem}")
         log("  ✓ sound" if verdict.ok else f"  {len(verdict.problems)} problem(s)")
         record = verify_record.write(phase, key, verdict.problems, time.monotonic() - started)
-        log(f"  recorded in {record.relative_to(ROOT)}")
+        log(f"  recorded in {verify_record.shown(record)}")
         ok = ok and verdict.ok
     return ok

@@ -9,7 +9,8 @@ depends on, in parts, so that a stale record says what changed:
     earlier      the same files of every earlier phase (solutions import them, checks share
                  helpers, the registry links exercises across phases)
     grader       the rest of the grader package and datasets/ (runner, session, worker,
-                 sandbox, checks library, stub generator, mutation analysis …)
+                 sandbox, checks library, stub generator, mutation analysis …), less the
+                 front ends verifying never runs (NOT_RUN_BY_VERIFY: cli, batch, release …)
     environment  Python, NumPy and torch versions, the machine, the sandbox method, the memory
                  budget and the dataset mirror's checksums
 
@@ -36,10 +37,31 @@ RECORD = "verify-record.json"
 VERSION = "1"  # bump when what a verdict covers changes (verify.py's list of checks)
 PHASE_PART = re.compile(r"(?:^|/)phase(\d+)(?=[/._]|$)")
 TRACKED = ("grader", "datasets")
+# front ends that verifying never runs (tests/test_verify.py proves none is imported by it)
+NOT_RUN_BY_VERIFY = (
+    "grader/__main__.py",
+    "grader/cli.py",
+    "grader/batch.py",
+    "grader/gradescope.py",
+    "grader/gradescope_files",
+    "grader/release.py",
+    "grader/release_files",
+    "grader/notebooks.py",
+    "grader/progress.py",
+    "grader/report.py",
+    "grader/html_report.py",
+    "grader/capstones",
+    "grader/README.md",
+)
 
 
 def path_for(phase: Phase) -> Path:
     return ROOT / "grader" / "mutants" / f"phase{phase.number}" / RECORD
+
+
+def shown(path: Path) -> str:
+    """A path as the project's commands name it (relative to the project when inside it)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def _phase_of(relative: str) -> int | None:
@@ -51,14 +73,32 @@ def _tracked_files() -> list[Path]:
     files = []
     for top in TRACKED:
         for path in (ROOT / top).rglob("*"):
-            if path.is_file() and "__pycache__" not in path.parts and path.name != RECORD:
+            relative = str(path.relative_to(ROOT))
+            if (
+                path.is_file()
+                and "__pycache__" not in path.parts
+                and path.name != RECORD
+                and not any(
+                    relative == n or relative.startswith(n + "/") for n in NOT_RUN_BY_VERIFY
+                )
+            ):
                 files.append(path)
     return sorted(files)
 
 
+_PARSED: dict[tuple[Path, int, int], bytes] = {}  # (path, mtime, size) → what it counts as
+
+
 def _content(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.suffix == ".py":
+    stat = path.stat()
+    stamp = (path, stat.st_mtime_ns, stat.st_size)
+    if stamp not in _PARSED:
+        _PARSED[stamp] = _parsed(path.read_bytes(), path.suffix)
+    return _PARSED[stamp]
+
+
+def _parsed(data: bytes, suffix: str) -> bytes:
+    if suffix == ".py":
         try:
             return ast.dump(ast.parse(data)).encode()
         except (SyntaxError, ValueError):
@@ -133,7 +173,7 @@ def load(phase: Phase) -> dict | None:
 
 def staleness(phase: Phase) -> str | None:
     """Why the committed record does not hold for the current files, or None when it does."""
-    relative = path_for(phase).relative_to(ROOT)
+    relative = shown(path_for(phase))
     fix = f"run `make verify PHASE={phase.number}` and commit {relative}"
     record = load(phase)
     if record is None:

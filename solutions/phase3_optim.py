@@ -48,7 +48,11 @@ class Optimizer:
     """
 
     def __init__(self, params: Params, defaults: dict) -> None:
-        """Build param_groups from `params` (one group per dict, or one for all tensors)."""
+        """Build param_groups from `params` (one group per dict, or one for all tensors).
+
+        ValueError for an empty `params`, as torch.optim: an optimizer over nothing would train
+        nothing, silently.
+        """
         # BEGIN SOLUTION
         # HINT: model.parameters() is a generator: turn it into a list before looking at it.
         self.defaults = dict(defaults)
@@ -524,7 +528,8 @@ class WarmupCosine(LRScheduler):
 
     t < W:       lr = base·t/W                                (from 0 up to base)
     t ≥ W:       lr = η_min + (base − η_min)·(1 + cos(π·q))/2,  q = min(1, (t − W)/(T − W))
-    with W = warmup_steps, T = total_steps; continuous at t = W, η_min from t = T on.
+    with W = warmup_steps, T = total_steps > W (at least one decay step); continuous at
+    t = W, η_min from t = T on.
     """
 
     def __init__(self, optimizer, warmup_steps: int, total_steps: int,

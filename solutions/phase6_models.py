@@ -1146,8 +1146,8 @@ def greedy_decode(model: Seq2SeqTransformer, src: Tensor, max_len: int, bos: int
     was_training = model.training
     model.eval()
     memory = model.encode(src, src_padding_mask)  # (B, S, d_model)
-    ys = torch.full((src.shape[0], 1), bos, dtype=torch.long, device=src.device)  # (B, 1)
-    finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)  # (B,)
+    ys = src.new_full((src.shape[0], 1), bos)  # (B, 1), int64 on src's device
+    finished = src.new_zeros(src.shape[0], dtype=torch.bool)  # (B,)
     for _ in range(max_len):
         logits = model.decode(ys, memory, src_padding_mask)[:, -1]  # (B, V)
         token = logits.argmax(dim=-1).masked_fill(finished, eos)  # (B,)
@@ -1192,8 +1192,8 @@ def beam_search(model: Seq2SeqTransformer, src: Tensor, beam_width: int, max_len
     was_training = model.training
     model.eval()
     memory = model.encode(src[None])  # (1, S, d_model)
-    beams = torch.full((1, 1), bos, dtype=torch.long, device=src.device)  # (k, t): live
-    log_probs = torch.zeros(1, dtype=memory.dtype, device=src.device)  # (k,)
+    beams = src.new_full((1, 1), bos)  # (k, t): the live hypotheses
+    log_probs = memory.new_zeros(1)  # (k,): their log-probabilities
     finished: list[tuple[Tensor, Tensor]] = []
     for _ in range(max_len):
         logits = model.decode(beams, memory.expand(len(beams), -1, -1))[:, -1]  # (k, V)
@@ -1255,7 +1255,7 @@ def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequen
             hyp_counts, ref_counts = ngram_counts(hypothesis, n), ngram_counts(reference, n)
             matches[n - 1] += sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
             totals[n - 1] += max(len(hypothesis) - n + 1, 0)
-    if hyp_length == 0 or not any(matches) or not all(totals):
+    if not any(matches) or not all(totals):  # (no match also covers empty hypotheses)
         return 0.0
     brevity = 1.0 if hyp_length >= ref_length else math.exp(1 - ref_length / hyp_length)
     log_precision, halvings = 0.0, 0
@@ -1326,15 +1326,14 @@ def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
     (tensor ops over the whole axis, so depth log L and work L log L). Returns new tensors.
     """
     # BEGIN SOLUTION
-    # HINT: narrow(dim, 0, L − s) is "position t − s" for the positions t ≥ s; the first s
-    # HINT: positions are already complete and are copied as they are.
+    # HINT: shift the whole axis by s, filling the first s positions with the identity step
+    # HINT: (a = 1, b = 0): then one combine updates every position at once.
     length, shift = a.shape[dim], 1
     while shift < length:
-        a_then, b_then = a.narrow(dim, 0, length - shift), b.narrow(dim, 0, length - shift)
-        a_now, b_now = a.narrow(dim, shift, length - shift), b.narrow(dim, shift, length - shift)
-        a_joined, b_joined = combine((a_then, b_then), (a_now, b_now))
-        a = torch.cat((a.narrow(dim, 0, shift), a_joined), dim)
-        b = torch.cat((b.narrow(dim, 0, shift), b_joined), dim)
+        head = a.narrow(dim, 0, shift)  # the first s positions, already complete
+        a_then = torch.cat((torch.ones_like(head), a.narrow(dim, 0, length - shift)), dim)
+        b_then = torch.cat((torch.zeros_like(head), b.narrow(dim, 0, length - shift)), dim)
+        a, b = combine((a_then, b_then), (a, b))  # position t − s, then position t
         shift *= 2
     return a, b
     # END SOLUTION
@@ -1355,6 +1354,7 @@ def selective_scan_parallel(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: T
     """
     # BEGIN SOLUTION
     batch, length, channels = x.shape
+    chunk = min(chunk, length)  # a short sequence is one chunk, not padded to a whole one
     a = torch.exp(delta[..., None] * A)  # (B, L, D, N)
     b = (delta * x)[..., None] * B[:, :, None, :]  # (B, L, D, N)
     chunks = -(-length // chunk)
@@ -1404,13 +1404,24 @@ class MambaBlock(nn.Module):
         self.conv1d = nn.Conv1d(inner, inner, d_conv, groups=inner)
         self.x_proj = nn.Linear(inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, inner)
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1.0)).repeat(inner, 1))
-        self.D = nn.Parameter(torch.ones(inner))
+        self.A_log = nn.Parameter(torch.empty(inner, d_state))
+        self.D = nn.Parameter(torch.empty(inner))
         self.out_proj = nn.Linear(inner, d_model, bias=False)
-        with torch.no_grad():
-            log_dt = torch.empty(inner).uniform_(math.log(dt_min), math.log(dt_max))
-            dt = torch.exp(log_dt)
-            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus⁻¹(dt)
+        self.dt_min, self.dt_max = dt_min, dt_max
+        # END SOLUTION
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """The S4D-real A_log, D = 1 and the dt_proj bias of the class docstring."""
+        # BEGIN SOLUTION
+        # HINT: softplus⁻¹(y) = y + log(1 − e^(−y)) = y + log(−expm1(−y)), exact for small y.
+        states = torch.arange(1, self.d_state + 1, dtype=self.A_log.dtype)  # (N,)
+        self.A_log.copy_(torch.log(states).repeat(self.d_inner, 1))  # (E, N)
+        self.D.fill_(1.0)
+        log_dt = torch.empty(self.d_inner).uniform_(math.log(self.dt_min), math.log(self.dt_max))
+        dt = torch.exp(log_dt)  # (E,) log-uniform in [dt_min, dt_max]
+        self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
         # END SOLUTION
 
     def selective_parameters(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -1470,10 +1481,12 @@ class MambaLayer(nn.Module):
     """One residual layer of a Mamba model: x + mixer(norm(x)), norm your phase-4 RMSNorm."""
 
     def __init__(self, config: MambaConfig) -> None:
+        # BEGIN SOLUTION hard
         super().__init__()
         self.norm = RMSNorm(config.d_model)
         self.mixer = MambaBlock(config.d_model, config.d_state, config.d_conv, config.expand,
                                 config.dt_rank)
+        # END SOLUTION
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L, d_model) → (B, L, d_model)."""
@@ -1508,8 +1521,14 @@ class MambaLM(nn.Module):
         self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layer))
         self.norm_f = RMSNorm(config.d_model)
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
-        nn.init.normal_(self.embedding.weight, std=0.02)
+        # END SOLUTION
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Tie the head to the embedding and draw the embedding from N(0, 0.02²)."""
+        # BEGIN SOLUTION
         self.lm_head.weight = self.embedding.weight
+        nn.init.normal_(self.embedding.weight, std=0.02)
         # END SOLUTION
 
     def forward(self, idx: Tensor) -> Tensor:
@@ -1557,6 +1576,12 @@ class SentimentClassifier(nn.Module):
         self.norm_f = RMSNorm(d_model)
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(d_model, num_classes)
+        # END SOLUTION
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The embedding from N(0, 0.02²); the Mamba layers and the head keep their own init."""
+        # BEGIN SOLUTION
         nn.init.normal_(self.embedding.weight, std=0.02)
         # END SOLUTION
 

@@ -9,6 +9,9 @@ test, naming the command that refreshes it.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +74,30 @@ def test_later_phases_and_formatting_do_not_make_a_record_stale(phase0, tmp_path
     original = tmp_path / "y.py"
     original.write_text("def f(a):\n    return a\n")
     assert real(reformatted) == real(original)
+
+
+IMPORTED_BY_VERIFY = """
+import importlib, json, pkgutil, sys
+import grader.probes, grader.verify, grader.worker.main
+from grader import registry
+from grader.runner import collect
+for number in registry.phases():
+    collect(registry.phase(number))
+for found in pkgutil.iter_modules(grader.probes.__path__):
+    importlib.import_module(f"grader.probes.{found.name}")
+print(json.dumps([getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]))
+"""
+
+
+def test_what_the_record_leaves_out_is_never_run_by_verify():
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY_VERIFY], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {str(Path(f).resolve()) for f in json.loads(done.stdout.splitlines()[-1]) if f}
+    left_out = {str((ROOT / name).resolve()) for name in verify_record.NOT_RUN_BY_VERIFY}
+    reached = [f for f in imported if any(f == n or f.startswith(n + "/") for n in left_out)]
+    assert reached == [], "verify runs these: take them out of NOT_RUN_BY_VERIFY"
 
 
 class _Sound:

@@ -34,12 +34,15 @@ def task(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name.replace('-', '_')}")
 
 
+STUDENT = ROOT / "exercises"  # `make train FILE=…` points this at a prepared copy (grader/train.py)
+
+
 def course_module(phase_module: str, solution: bool) -> ModuleType:
     """The student's phase module from exercises/ (or the reference from solutions/)."""
-    package = "solutions" if solution else "exercises"
-    if not (ROOT / package / f"{phase_module}.py").exists():
-        raise KeyError(f"{package}/{phase_module}.py does not exist")
-    return importlib.import_module(f"{package}.{phase_module}")
+    folder = ROOT / "solutions" if solution else STUDENT
+    if not (folder / f"{phase_module}.py").exists():
+        raise KeyError(f"{folder.name}/{phase_module}.py does not exist")
+    return importlib.import_module(f"{folder.name}.{phase_module}")
 
 
 def run_directory(name: str, out: Path | None) -> Path:

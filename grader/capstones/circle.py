@@ -7,18 +7,21 @@ runs/circle-<time>/{boundary.png, loss.png, summary.json}. Target: ≥ 93% held-
 
 from __future__ import annotations
 
-import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from datasets.plots import plot_decision_boundary
 from datasets.synthetic import circle
 from grader.capstones import course_module, run_directory
+from grader.capstones.plots import (
+    chance_accuracy,
+    finish,
+    plot_decision_boundary,
+    plot_step_losses,
+)
 
 NAME = "circle"
 TARGET_ACCURACY = 0.93
@@ -29,24 +32,6 @@ CONFIG = {"sizes": (2, 4, 4, 2), "lr": 0.1, "steps": 4000, "batch_size": 64, "ch
 def describe() -> str:
     return (f"circle points with your NumPy MLP (phase 0); target ≥ {TARGET_ACCURACY:.0%} "
             f"held-out accuracy")
-
-
-def _plot_losses(losses: np.ndarray, path: Path) -> Path:
-    fig = Figure(figsize=(6, 4), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(losses, alpha=0.35, label="minibatch loss")
-    window = 100
-    if len(losses) > window:
-        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        ax.plot(np.arange(window - 1, len(losses)), smooth, label=f"mean of {window} steps")
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
 
 
 def run(solution: bool = False, epochs: int | None = None, out: Path | None = None) -> dict:
@@ -79,15 +64,15 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
 
     accuracy = float((predict(X_test) == y_test).mean())
     plot_decision_boundary(predict, X_test, y_test, directory / "boundary.png",
-                           title=f"held-out accuracy {accuracy:.1%}")
-    _plot_losses(np.asarray(losses), directory / "loss.png")
+                           title=f"held-out accuracy {accuracy:.1%}",
+                           true_boundary=lambda gx, gy: gx**2 + gy**2 - 2 / math.pi,
+                           classes=("outside", "inside"))
+    plot_step_losses(losses, directory / "loss.png", "circle: your MLP's training loss")
     summary = {"task": NAME, "solution": solution, "config": config,
                "seconds": round(seconds, 2), "test_accuracy": accuracy,
                "final_loss": float(np.mean(losses[-config["chunk"]:])),
+               "chance_accuracy": chance_accuracy(y_test),
                "target_accuracy": TARGET_ACCURACY,
                "reached_target": accuracy >= TARGET_ACCURACY}
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(f"held-out accuracy {accuracy:.1%} in {seconds:.1f} s — target ≥ "
-          f"{TARGET_ACCURACY:.0%} {verdict}.\nplots and summary.json in {directory}")
-    return summary
+    return finish(directory, summary, f"held-out accuracy {accuracy:.1%} in {seconds:.1f} s",
+                  f"≥ {TARGET_ACCURACY:.0%}")

@@ -16,7 +16,6 @@ reverse sampling), losses.png, summary.json}.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +28,7 @@ from tqdm import tqdm
 
 from datasets.synthetic import eight_gaussians, moons, swiss_roll
 from grader.capstones import course_module, run_directory
-from grader.capstones.plots import plot_point_grid
+from grader.capstones.plots import finish, plot_point_grid
 
 NAME = "ddpm-2d"
 TARGET_RATIO = 2.0
@@ -178,9 +177,6 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     summary = {"task": NAME, "solution": solution, "config": config,
                "seconds": round(seconds, 1), "datasets": results, "target_ratio": TARGET_RATIO,
                "reached_target": all(r["reached_target"] for r in results.values())}
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(f"{len(results)} datasets in {seconds / 60:.1f} min — target (ancestral samples within "
-          f"{TARGET_RATIO:g}× of the data-to-data energy distance on every dataset) {verdict}.\n"
-          f"plots and summary.json in {directory}")
-    return summary
+    return finish(directory, summary, f"{len(results)} datasets in {seconds / 60:.1f} min",
+                  f"(ancestral samples within {TARGET_RATIO:g}× of the data-to-data energy "
+                  f"distance on every dataset)")

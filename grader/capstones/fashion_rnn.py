@@ -11,7 +11,6 @@ Writes runs/fashion-rnn-<time>/{curves.png, confusion.png, summary.json}.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from datasets.fashion_mnist import CLASSES, load_fashion_mnist
 from grader.capstones import course_module, run_directory
-from grader.capstones.plots import plot_confusion, plot_curves
+from grader.capstones.plots import chance_accuracy, finish, plot_confusion, plot_curves
 
 NAME = "fashion-rnn"
 TARGET_ACCURACY = 0.87
@@ -108,15 +107,12 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
         "task": NAME, "solution": solution, "config": config, "seconds": round(seconds, 1),
         "test_accuracy": accuracy, "macro_f1": float(macro_f1),
         "per_class_f1": dict(zip(CLASSES, map(float, class_f1), strict=True)),
+        "chance_accuracy": chance_accuracy(y_test),
         "target_accuracy": TARGET_ACCURACY, "reached_target": accuracy >= TARGET_ACCURACY,
         "history": history, "confusion_matrix": matrix.tolist(),
     }
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(f"test accuracy {accuracy:.2%}, macro F1 {float(macro_f1):.4f} in {seconds / 60:.1f} "
-          f"min — target ≥ {TARGET_ACCURACY:.0%} {verdict}.\nplots and summary.json in "
-          f"{directory}")
-    return summary
+    return finish(directory, summary, f"test accuracy {accuracy:.2%}, macro F1 "
+                  f"{float(macro_f1):.4f} in {seconds / 60:.1f} min", f"≥ {TARGET_ACCURACY:.0%}")
 
 
 @torch.no_grad()

@@ -16,7 +16,6 @@ download yourself; its target is not calibrated.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from tqdm import tqdm
 
 from datasets.fashion_mnist import CLASSES, load_fashion_mnist
 from grader.capstones import course_module, run_directory
-from grader.capstones.plots import plot_confusion, plot_curves
+from grader.capstones.plots import chance_accuracy, finish, plot_confusion, plot_curves
 
 NAME = "resnet-fashion"
 TARGET_ACCURACY = 0.91
@@ -199,18 +198,18 @@ def _train(config: dict, solution: bool, out: Path | None) -> dict:
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()},
         "seconds": round(seconds, 1),
         "test_accuracy": accuracy,
+        "chance_accuracy": chance_accuracy(test_y),
         "target_accuracy": TARGET_ACCURACY,
         "reached_target": accuracy >= TARGET_ACCURACY,
         "history": history,
         "confusion_matrix": matrix.tolist(),
     }
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(
-        f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min — target ≥ "
-        f"{TARGET_ACCURACY:.0%} {verdict}.\nplots and summary.json in {directory}"
+    return finish(
+        directory,
+        summary,
+        f"test accuracy {accuracy:.2%} in {seconds / 60:.1f} min",
+        f"≥ {TARGET_ACCURACY:.0%}",
     )
-    return summary
 
 
 def _evaluate(

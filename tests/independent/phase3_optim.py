@@ -41,7 +41,9 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state: dict[Tensor, dict] = {}
         items = list(params)
-        if items and all(isinstance(item, dict) for item in items):
+        if not items:
+            raise ValueError("an optimizer needs at least one parameter")
+        if all(isinstance(item, dict) for item in items):
             for item in items:
                 self.add_param_group(item)
         else:

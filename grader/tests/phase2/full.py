@@ -13,6 +13,7 @@ from grader.tests.phase2._helpers import numpy, pair, randn
 
 T, DK, DV = 2048, 32, 16
 SCALE = 12.0  # q·k/√d_k reaches a few hundred: exp overflows float32 without the max shift
+# float32 scores of that size carry absolute errors ~1e-4 (|q·k|·2⁻²⁴): hence rtol 1e-3, not 1e-5
 
 
 @check("attn_sdpa", "stability", full=True, seconds=120)
@@ -34,8 +35,8 @@ def causal_sdpa_over_2048_positions_with_large_scores_keeps_float32_accuracy(m):
         out,
         expected.astype(np.float32),
         "causal sdpa at T = 2048 (float32)",
-        rtol=1e-4,
-        atol=1e-5,
+        rtol=1e-3,
+        atol=1e-3,
         hint=hint,
     )
     upper = np.triu(np.ones((T, T), dtype=bool), k=1)

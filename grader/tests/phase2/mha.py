@@ -12,7 +12,7 @@ import torch
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.stability import assert_finite
-from grader.session import fetch, run_probe
+from grader.session import StudentError, fetch, operator_call, run_probe
 from grader.tests.phase2._helpers import (
     backward,
     copy_weights,
@@ -114,6 +114,40 @@ def _check_initialisation(m) -> None:
         if np.any(as_array(fetch(value), name) != 0):
             raise CheckFailed(f"a fresh {name} should be zero, as torch's is.",
                               "nn.init.zeros_ on both biases.")
+
+
+PARAMETER_NAMES = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight",
+                   "in_proj_bias")
+
+
+@check("attn_mha", "invariant")
+def mha_parameter_names_are_torchs_with_none_where_unused(m):
+    """Every parameter name of nn.MultiheadAttention exists, None where torch's is None: with
+    kdim = vdim = E the separate q/k/v_proj_weight (in_proj_weight holds them), with other
+    kdim/vdim in_proj_weight, with bias=False in_proj_bias; the state_dict has torch's keys."""
+    x = randn(3, B, T, E)
+    _call(student_mha(m, torch_mha(3)), "MultiHeadAttention(8, 2)(x, x, x)", x, x, x)
+    for kwargs in ({}, {"kdim": 6, "vdim": 4}, {"bias": False}):
+        reference = torch.nn.MultiheadAttention(E, H, batch_first=True, **kwargs)
+        module = m.MultiHeadAttention(E, H, **kwargs)
+        built = f"MultiHeadAttention(8, 2{''.join(f', {k}={v}' for k, v in kwargs.items())})"
+        hint = ("Register an unused slot as None, as torch does: "
+                "self.register_parameter('q_proj_weight', None). Code written for torch's "
+                "module (a state_dict loader, a checkpoint converter) reads every name.")
+        for name in PARAMETER_NAMES:
+            try:
+                value = fetch(getattr(module, name))
+            except StudentError as error:
+                raise CheckFailed(f"{built}.{name} does not exist ({error.type}).", hint) from None
+            if (value is None) != (getattr(reference, name) is None):
+                state = "None" if value is None else "a tensor"
+                raise CheckFailed(f"{built}.{name} is {state}; torch's is "
+                                  f"{'a tensor' if value is None else 'None'}.", hint)
+        keys = module.state_dict()
+        keys = list(keys) if isinstance(keys, dict) else operator_call(module, "list", keys)
+        if sorted(keys) != sorted(reference.state_dict()):
+            raise CheckFailed(f"the state_dict of {built} has keys {sorted(keys)}, torch's "
+                              f"{sorted(reference.state_dict())}.", hint)
 
 
 @check("attn_mha", "oracle")

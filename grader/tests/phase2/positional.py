@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.oracle import as_array, assert_close
 from grader.checks.properties import property_holds
-from grader.session import fetch, run_probe
+from grader.session import fetch, operator_call, run_probe
 from grader.tests.phase2._helpers import copy_weights, gradients, numpy, randn
 
 TABLE_HINT = ("PE[p, 2i] = sin(p·ωᵢ), PE[p, 2i+1] = cos(p·ωᵢ) with ωᵢ = base^(−2i/dim): sin "
@@ -97,6 +97,21 @@ def positional_modules_add_their_tables_from_an_offset(m):
         assert_close(learned(x, offset=offset), (x + weight[offset:offset + 4]).numpy(),
                      f"LearnedPositionalEmbedding(x, offset={offset})",
                      hint="x + weight[offset : offset + T].")
+
+
+@check("attn_positional", "invariant")
+def sinusoidal_table_stays_out_of_the_state_dict(m):
+    """The buffer `pe` is not persistent: it is computed from (max_len, dim, base), so a
+    checkpoint does not store it (and loads into a module of another max_len)."""
+    fixed = m.SinusoidalPositionalEncoding(8, max_len=16)
+    assert_close(fetch(fixed.pe), table_expected(16, 8).astype(np.float32), "the buffer pe",
+                 rtol=1e-5, atol=1e-5, hint=TABLE_HINT)
+    keys = fixed.state_dict()
+    keys = list(keys) if isinstance(keys, dict) else operator_call(fixed, "list", keys)
+    if keys:
+        raise CheckFailed(f"SinusoidalPositionalEncoding's state_dict holds {sorted(keys)}; a "
+                          f"recomputable table is no state.",
+                          "register_buffer('pe', table, persistent=False).")
 
 
 @check("attn_positional", "gradient")

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from hypothesis import strategies as st
 
-from grader.checks import check, fingerprint
+from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import assert_close, unpack
 from grader.checks.properties import property_holds
@@ -162,6 +163,30 @@ def cross_entropy_keeps_float32(m):
     expected = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(target), **kwargs)
     assert_close(value, expected.numpy(), "cross_entropy on float32 logits",
                  hint="Keep the logits' dtype: no .double() and no float64 constants tensors.")
+
+
+@check("cross_entropy_loss", "oracle")
+def reduce_helper_reduces_as_documented(m):
+    """_reduce(loss, r): 'none' → the loss itself, 'sum' → its sum, 'mean' → its mean, in the
+    loss's dtype and differentiable; any other r raises ValueError. The binary and metric
+    losses reduce through it (cross_entropy's mean divides by the counted rows instead)."""
+    logits, target, kwargs = _ce_case((6, 5, 3, 0.0, "sum", None))
+    assert_loss_matches(m, "cross_entropy", F.cross_entropy, [logits, target], kwargs, [0],
+                        "cross_entropy(reduction='sum')", CE_HINT, ("logits", "target"))
+    loss = np.random.default_rng(8).uniform(0.1, 2.0, (3, 4))
+    for dtype in (np.float32, np.float64):
+        for reduction, fn in (("mean", torch.mean), ("sum", torch.sum), ("none", lambda t: t)):
+            label = f"_reduce(loss, {reduction!r}) on {np.dtype(dtype)} loss"
+            arrays, v = [loss.astype(dtype)], _upstream(loss.shape if reduction == "none" else ())
+            value, grads = student(m, "_reduce", arrays, {"reduction": reduction}, [0], v)
+            expected, expected_grads, _ = reference(fn, arrays, {}, [0], v)
+            if np.asarray(value).dtype != dtype:
+                raise CheckFailed(f"{label} has dtype {np.asarray(value).dtype}.",
+                                  "Reduce with loss.sum() / loss.mean(): no .float() or .double().")
+            assert_close(value, expected, label, hint="'mean' is loss.mean(), 'sum' loss.sum().")
+            assert_close(grads[0], expected_grads[0], f"{label}: the gradient")
+    raises(lambda: m._reduce(torch.ones(2), "average"), "ValueError", "_reduce(loss, 'average')",
+           "Only 'none', 'mean' and 'sum' are reductions: anything else is a typo to report.")
 
 
 @fingerprint("cross_entropy_loss")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader.checks import CheckFailed, check, fingerprint
+from grader.checks.contracts import raises
 from grader.checks.oracle import assert_close
 from grader.session import StudentError, run_probe
 from grader.tests.phase3._helpers import attempt
@@ -65,6 +66,15 @@ def a_parameter_in_two_groups_is_rejected(m):
         raise CheckFailed("a tensor given to two param groups was accepted.",
                           "add_param_group should raise ValueError when one of the new group's "
                           "parameters is already in a group (compare with `is`/id, not ==).")
+
+
+@check("optimizer_base", "invariant")
+def an_empty_parameter_list_is_rejected(m):
+    """Optimizer([], defaults) raises ValueError, as torch.optim does: an optimizer over
+    nothing would train nothing, silently (a generator read twice is empty the second time)."""
+    raises(lambda: m.Optimizer([], {"lr": 0.1}), "ValueError", "Optimizer([], {'lr': 0.1})",
+           "After params = list(params), raise ValueError if it is empty — before looking at "
+           "params[0] to tell tensors from dicts.")
 
 
 @check("optimizer_base", "oracle")

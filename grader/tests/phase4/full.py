@@ -11,7 +11,7 @@ from grader.tests.phase2._helpers import randn, run
 from grader.tests.phase4.layers import _causal, _reference_encoder, _student_layer
 
 LAYERS, LENGTH = 12, 512
-CONFIG = {"norm_first": True, "activation": "gelu"}
+CONFIG = {"norm_first": True}  # relu: exact, so 12 layers may be held to float64 accuracy
 
 
 @check("blocks_encoder_layer", "stability", full=True, seconds=180)
@@ -35,7 +35,7 @@ def twelve_pre_norm_encoder_layers_over_512_causal_positions_match_torch(m):
         mine.numpy(),
         theirs.numpy(),
         f"the output of {LAYERS} stacked pre-norm layers over {LENGTH} causal positions",
-        rtol=1e-6,
-        atol=1e-6,
+        rtol=1e-8,
+        atol=1e-9,
         hint=hint,
     )

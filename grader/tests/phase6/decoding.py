@@ -20,9 +20,9 @@ from grader.session import StudentError, fetch, run_probe
 from grader.tests.phase6._helpers import randint, safely
 from grader.tests.phase6._seq2seq import (
     SIZES,
+    ReferenceSeq2Seq,
     copy_into,
     gnmt_penalty,
-    reference_model,
     sequence_log_probs,
     student_model,
 )
@@ -45,13 +45,25 @@ def _source(seed: int, length: int = 5) -> torch.Tensor:
     return randint(seed, SIZES["src_vocab_size"], length)
 
 
-def _models(m, seed: int, eos_bias: float = 0.0, **config):
-    """A paired model whose head favours eos by eos_bias (so that hypotheses end at varied
-    lengths), in eval mode on both sides."""
-    reference = reference_model(seed, **config)
+def decoding_reference(seed: int, eos_bias: float = 0.0, **config) -> ReferenceSeq2Seq:
+    """A pre-norm reference initialised as the model's docstring says (Xavier), its head
+    sharpened ×3 and favouring eos by eos_bias, so that greedy rows differ and end at varied
+    lengths (random norm weights make an untrained model repeat one token); in eval mode."""
+    torch.manual_seed(seed)
+    reference = ReferenceSeq2Seq(**{**SIZES, "norm_first": True, **config}).double().eval()
     with torch.no_grad():
+        for p in reference.parameters():
+            if p.dim() > 1:
+                torch.nn.init.xavier_uniform_(p)
+        reference.head.weight *= 3.0
         reference.head.bias[EOS] += eos_bias
-    student = student_model(m, **config)
+    return reference
+
+
+def _models(m, seed: int, eos_bias: float = 0.0, **config):
+    """(decoding_reference, the student's model with the same weights in eval mode)."""
+    reference = decoding_reference(seed, eos_bias, **config)
+    student = student_model(m, norm_first=True, **config)
     copy_into(m, student, reference)
     student.eval()
     return reference, student
@@ -119,21 +131,35 @@ def greedy_decode_takes_the_models_argmax_until_eos(m):
     """greedy_decode on a batch of padded sources equals the model's argmax token after every
     prefix, row by row (nn.Transformer model, same weights), rows that ended filled with eos,
     stopping when every row has ended or after max_len tokens."""
-    reference, student = _models(m, 200, eos_bias=1.5)
     lengths = (6, 4, 5)
-    sources = [_source(201 + k, n) for k, n in enumerate(lengths)]
+    sources = [_source(305 + k, n) for k, n in enumerate(lengths)]
     src = torch.stack([torch.cat((s, torch.full((6 - len(s),), 3))) for s in sources])
     keep = torch.arange(6)[None, :] < torch.tensor(lengths)[:, None]
-    for max_len in (2, 7):
+    # eos bias 0: rows end after 4 and 5 tokens, one never; bias 2: all end, after 3, 4 and 5
+    for eos_bias, max_len in ((0.0, 2), (0.0, 7), (2.0, 7)):
+        reference, student = _models(m, 304, eos_bias=eos_bias)
         rows = [_greedy_by_the_model(reference, s, max_len) for s in sources]
         width = max(map(len, rows))
         expected = np.array([[BOS, *r] + [EOS] * (width - len(r)) for r in rows])
         got = m.greedy_decode(student, src, max_len, BOS, EOS, keep)
-        assert_close(got, expected, f"greedy_decode(max_len={max_len}) on 3 padded sources",
-                     hint=GREEDY_HINT)
+        assert_close(got, expected, f"greedy_decode(max_len={max_len}) on 3 padded sources "
+                     f"(rows ending after {[len(r) if r[-1] == EOS else None for r in rows]} "
+                     "tokens)", hint=GREEDY_HINT)
 
 
 # ------------------------------------------------------------------ 6.8.2 beam search
+
+
+@check("seq2seq_decoding", "oracle")
+def length_penalty_factor_is_gnmts(m):
+    """length_penalty_factor(|Y|, α) = ((5 + |Y|) / 6)^α for |Y| = 1 … 9, α = 0, 0.6, 1, 2."""
+    for alpha in (0.0, 0.6, 1.0, 2.0):
+        got = np.array([assert_scalar(m.length_penalty_factor(n, alpha), "length_penalty_factor")
+                        for n in range(1, 10)])
+        expected = np.array([gnmt_penalty(n, alpha) for n in range(1, 10)])
+        assert_close(got, expected, f"length_penalty_factor(1 … 9, α = {alpha})",
+                     hint="GNMT (Wu et al. 2016): lp(|Y|) = ((5 + |Y|) / 6)^α, so lp(1) = 1.",
+                     rtol=1e-12, atol=1e-12)
 
 
 @check("seq2seq_decoding", "invariant")

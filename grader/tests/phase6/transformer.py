@@ -204,8 +204,9 @@ def seq2seq_initialisation_is_xavier_uniform(m):
 
 @check("seq2seq_model", "stability")
 def seq2seq_keeps_its_contract(m):
-    """Dropout acts in training mode only; a source or target longer than max_len raises
-    ValueError; the config's sizes give the documented parameter shapes."""
+    """Dropout (after the embeddings and in every layer, at config.dropout) acts in training
+    mode only; a source or target longer than max_len raises ValueError; the config's sizes
+    give the documented parameter shapes."""
     student = student_model(m, dropout=0.5).double()
     src, tgt = _ids(100)
     evals = [_logits(m, student, src, tgt, seed=s) for s in (1, 2)]
@@ -216,6 +217,17 @@ def seq2seq_keeps_its_contract(m):
         raise CheckFailed("with dropout = 0.5 the training-mode output is not random.",
                           "Apply config.dropout after the embeddings (and in the layers: pass "
                           "dropout to them).")
+    bare = student_model(m, dropout=0.5, num_encoder_layers=0, num_decoder_layers=0).double()
+    if np.allclose(_logits(m, bare, src, tgt, train=True, seed=3), _logits(m, bare, src, tgt)):
+        raise CheckFailed("with no layers and dropout = 0.5, training mode gives the eval "
+                          "output: the embeddings are not dropped out.",
+                          "embed = dropout(E[ids]·√d_model + PE): the model's own nn.Dropout "
+                          "after the positional encoding.")
+    exact = student_model(m, dropout=0.0).double()
+    assert_close(_logits(m, exact, src, tgt, train=True, seed=4), _logits(m, exact, src, tgt),
+                 "training mode against eval mode with dropout = 0",
+                 hint="config.dropout is the rate of every dropout in the model: pass it to "
+                      "nn.Dropout and to every layer (their own default is 0.1).", **TIGHT)
     short = student_model(m, max_len=6).double()
     long_src = randint(101, SIZES["src_vocab_size"], 1, 7)
     hint = "The positional table has max_len rows: your phase-2 encoding raises ValueError."
