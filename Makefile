@@ -29,6 +29,7 @@ help: ## list the commands
 	@echo "                                        (an edited stub is kept unless FORCE=1)"
 	@echo "  make fixtures                         record golden and mutant outputs from solutions/"
 	@echo "  make verify [PHASE=n]                 solutions 100%, stubs 0, every mutant caught, files current"
+	@echo "                                        (records the verdict: commit grader/mutants/phase*/verify-record.json)"
 	@echo "  make mutate [PHASE=n] [FRESH=1]       generated mutants graded (cached), reports in grader/mutants/"
 	@echo "  make release OUT=dir [PHASES=0-3]     the student bundle: no solutions, mutants or hidden checks"
 	@echo "  make gradescope PHASE=n               build/gradescope-phase<n>.zip, the Gradescope autograder"

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from grader import registry
+from grader.submission import graded_line
 
 NOTEBOOKS = registry.ROOT / "notebooks"
 MODULE_LINE = re.compile(r"\b(phase\d+_\w+)\.py:(\d+)")
@@ -23,8 +24,8 @@ MODULE_LINE = re.compile(r"\b(phase\d+_\w+)\.py:(\d+)")
 
 def code_lines(path: Path) -> list[tuple[int, int]]:
     """(cell number, line in cell), both 1-based, for every line of the module that grading
-    joins from the notebook (grader.submission.notebook_source: magics dropped, cells joined
-    by one blank line). Cell numbers count every cell, markdown too, as Jupyter shows them."""
+    joins from the notebook (grader.submission.notebook_source: the lines `graded_line` refuses
+    dropped, cells joined by one blank line). Cells are counted from the top, markdown too."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
@@ -36,9 +37,8 @@ def code_lines(path: Path) -> list[tuple[int, int]]:
         if not first:
             where.append((number, 0))  # the blank line between two cells
         first = False
-        for index, line in enumerate(cell.source.splitlines(), 1):
-            if not line.lstrip().startswith(("%", "!")):
-                where.append((number, index))
+        kept = [(number, i) for i, ln in enumerate(cell.source.splitlines(), 1) if graded_line(ln)]
+        where += kept or [(number, 0)]  # an emptied cell still leaves its empty line
     return where
 
 
@@ -105,3 +105,12 @@ def check(exercise: str | None = None, path: str | Path | None = None, full: boo
         render_terminal(result, console, details=True)
     print(in_cells(console.export_text(), notebook))
     return result
+
+
+def locate_results(results: list, import_error: str | None, path: Path) -> str | None:
+    """Rewrite the module lines in graded `results` (their checks' messages) and `import_error`
+    as cells of notebook `path`; returns the rewritten import error."""
+    for result in results:
+        for check in result.checks:
+            check.message = in_cells(check.message, path)
+    return in_cells(import_error, path) if import_error else import_error

@@ -71,6 +71,8 @@ def render_terminal(
         console.print(f"[dim]worker isolation: {result.isolation}[/dim]")
     if result.withheld:
         console.print(hidden_line(result), markup=False)
+    for note in perf_notes(result):
+        console.print(f"perf: {note}", markup=False, style="dim")
     todo = next((ex for ex in result.exercises if ex.status != "passed"), None)
     if todo is not None:
         console.print(
@@ -123,6 +125,18 @@ def _render_details(result: PhaseResult, console: Console) -> None:
 TERMINAL_OUTPUT_LINES = 8
 
 
+def perf_notes(result: PhaseResult) -> list[str]:
+    """What the perf checks measured (grader/perf.py), one line each."""
+    return [
+        item.note
+        for ex in result.exercises
+        for check in ex.checks
+        if check.spec.category == "perf"
+        for item in check.evidence
+        if item.kind == "note"
+    ]
+
+
 def hidden_line(result: PhaseResult) -> str:
     """What a student learns about the hidden checks a run did not grade: how many."""
     return (
@@ -149,6 +163,8 @@ def gradescope(result: PhaseResult) -> dict:
                 output += f"\nHint: {check.hint}"
             if not check.passed and check.mistake:
                 output += f"\nRecognised mistake: {check.mistake}"
+            if check.output:
+                output += f"\nYour code printed (the end):\n{check.output}"
             tests.append(
                 {
                     "name": f"{ex.exercise.id}: {check.spec.description}",
@@ -265,6 +281,7 @@ def write_markdown(result: PhaseResult, path: Path) -> None:
         f"**{result.score:g} / {result.max_score:g} points** for `{result.target}` "
         f"({result.seconds:.1f} s)",
         *(["", hidden_line(result)] if result.withheld else []),
+        *(["", *(f"- perf: {note}" for note in perf_notes(result))] if perf_notes(result) else []),
         "",
         "| exercise | points | status | what next |",
         "|---|---|---|---|",

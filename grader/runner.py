@@ -366,6 +366,10 @@ def grade(
     )
     _charge(results)
     _mark_blocked(results, earlier)
+    if target is not None and Path(target).suffix == ".ipynb":  # "cell 7, line 3", not line 412
+        from grader.notebook import locate_results
+
+        import_error = locate_results(results, import_error, Path(target))
     return PhaseResult(
         phase,
         str(target or "exercises/"),

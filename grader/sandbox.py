@@ -14,6 +14,10 @@ fixtures, mutants), other submissions or $HOME. The methods, strongest first:
   Gradescope): the worker runs as the unprivileged uid 65534, its directory is given to that
   uid, and the grader's private folders lose their permissions for "other". Weaker: the worker
   can still read world-readable files and write world-writable places (/tmp), and has network.
+  Where that uid cannot reach the Python it must run (pyenv under /root, mode 700), it runs a
+  shadow of it instead (`shadow_python`): hard links to the interpreter and its standard
+  library, and the virtual environment's packages, in a root-owned folder it may read — rather
+  than opening /root to it, whose other contents (tool configurations) must stay private.
 - "none"    — nothing above works (macOS, a non-root user without user namespaces): the
   worker runs as today, with one warning; `--require-sandbox` refuses instead.
 
@@ -27,6 +31,7 @@ library.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -76,6 +81,10 @@ class Isolation:
             if spec["userns"]:
                 flags = ["--user", "--map-root-user", *flags]
             return ["unshare", *flags, "--", *argv, json.dumps(spec)]
+        if self.method == "uid" and argv[:1] == [sys.executable]:
+            python, library = shadow_python()
+            if python != sys.executable:
+                return ["/usr/bin/env", f"LD_LIBRARY_PATH={library}", python, *argv[1:]]
         return argv
 
     def preexec(self) -> None:
@@ -129,6 +138,99 @@ def protect(project: Path) -> None:
     home = Path.home()
     if home.exists() and home != Path("/"):
         os.chmod(home, home.stat().st_mode & ~0o007)
+
+
+# ---------------------------------------------------------------- the uid method's Python
+
+SHADOWS = Path("/var/cache/gradschool-python")  # root-owned: no submission can plant one
+
+
+def reachable(path: str) -> bool:
+    """Can "other" (the unprivileged uid) walk down to `path`?"""
+    real = Path(os.path.realpath(path))
+    return all(os.stat(p).st_mode & 0o001 for p in [*reversed(real.parents), real])
+
+
+def shadow_python() -> tuple[str, str]:
+    """(interpreter, its library folder) that the unprivileged uid can run: sys.executable where
+    it can reach the base prefix and the environment's packages, else a shadow built once.
+
+    The shadow holds hard links (copies across file systems) to the interpreter, its shared
+    library and standard library, and a virtual environment over them whose site-packages is the
+    real one when reachable, else linked too. Every folder is root's and read-only to others."""
+    base, packages = sys.base_prefix, sysconfig.get_paths()["purelib"]
+    if reachable(base) and reachable(packages):
+        return sys.executable, str(Path(base) / "lib")
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    digest = hashlib.sha256(f"{sys.version}\0{base}\0{sys.prefix}".encode()).hexdigest()[:12]
+    shadow = SHADOWS / f"{version}-{digest}"
+    python = shadow / "venv" / "bin" / "python"
+    if not (shadow / "complete").exists():
+        _build_shadow(shadow, Path(base), Path(packages), version)
+    return str(python), str(shadow / "base" / "lib")
+
+
+def _build_shadow(shadow: Path, base: Path, packages: Path, version: str) -> None:
+    building = Path(tempfile.mkdtemp(prefix=".building-", dir=_root_folder(SHADOWS)))
+    os.chmod(building, 0o755)
+    lib = base / "lib"
+    tree = {base / "bin" / version: "base/bin/" + version}
+    tree |= {p: f"base/lib/{p.name}" for p in lib.glob("libpython*")}
+    for path in (lib / version).rglob("*"):
+        if "site-packages" not in path.relative_to(lib / version).parts[:1]:
+            tree[path] = f"base/lib/{version}/{path.relative_to(lib / version)}"
+    venv = building / "venv"
+    if not reachable(str(packages)):
+        for path in packages.rglob("*"):
+            tree[path] = f"venv/lib/{version}/site-packages/{path.relative_to(packages)}"
+    for source, name in tree.items():
+        target = building / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir() and not source.is_symlink():
+            target.mkdir(exist_ok=True)
+        elif source.is_file() and not source.is_symlink():
+            _link_or_copy(source, target)
+    site = venv / "lib" / version / "site-packages"
+    if reachable(str(packages)):
+        site.parent.mkdir(parents=True, exist_ok=True)
+        site.symlink_to(packages)
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").symlink_to(shadow / "base" / "bin" / version)  # its final place
+    home = f"home = {shadow / 'base' / 'bin'}\ninclude-system-site-packages = false\n"
+    (venv / "pyvenv.cfg").write_text(home)
+    os.chmod(venv / "pyvenv.cfg", 0o644)
+    for path in [building, *building.rglob("*")]:
+        if path.is_dir() and not path.is_symlink():
+            os.chmod(path, 0o755)
+    (building / "complete").touch()
+    shutil.rmtree(shadow, ignore_errors=True)  # an unfinished one
+    try:
+        os.rename(building, shadow)
+    except OSError:  # another grader built it meanwhile
+        shutil.rmtree(building, ignore_errors=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link when the file is readable by others already (its mode is shared, so it is
+    never changed), else a copy made readable."""
+    if source.stat().st_mode & 0o004:
+        try:
+            os.link(source, target)
+            return
+        except OSError:  # another file system
+            pass
+    shutil.copy2(source, target)
+    os.chmod(target, 0o755 if source.stat().st_mode & 0o100 else 0o644)
+
+
+def _root_folder(path: Path) -> Path:
+    """`path` as a folder only root can write, refusing one that someone else could have made."""
+    path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for folder in [path, *path.parents]:
+        info = folder.lstat()
+        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & 0o1000):
+            raise OSError(f"{folder} is not root's alone: not building a Python in it")
+    return path
 
 
 def _drop_to(uid: int) -> None:

@@ -14,6 +14,7 @@ stands for all its failures.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,8 +30,18 @@ class SubmissionError(ValueError):
     """The target cannot be graded at all (missing, unreadable, not Python)."""
 
 
+# notebook lines that are not part of the graded module: IPython magics and shell escapes, and
+# the grading helper (grader/notebook.py: `from grader.notebook import check`, `check("id")`)
+NOT_GRADED = re.compile(r"^\s*[%!]|^from grader\.notebook import check\b|^check\(")
+
+
+def graded_line(line: str) -> bool:
+    return not NOT_GRADED.match(line)
+
+
 def notebook_source(path: Path) -> str:
-    """The code cells of a notebook joined into one module (IPython magics dropped)."""
+    """The code cells of a notebook joined into one module (the lines `graded_line` refuses
+    dropped)."""
     import nbformat
 
     try:
@@ -40,9 +51,7 @@ def notebook_source(path: Path) -> str:
     cells = []
     for cell in notebook.cells:
         if cell.cell_type == "code":
-            lines = [
-                ln for ln in cell.source.splitlines() if not ln.lstrip().startswith(("%", "!"))
-            ]
+            lines = [ln for ln in cell.source.splitlines() if graded_line(ln)]
             cells.append("\n".join(lines))
     return "\n\n".join(cells) + "\n"
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from grader import capstones, registry
-from grader.notebook import in_cells
+from grader.notebook import locate
 
 EXIT_OK, EXIT_STUDENT, EXIT_USAGE = 0, 1, 2
 FRAMES = 6  # the student's innermost frames shown
@@ -55,8 +55,7 @@ def explain(error: BaseException, folders: list[Path], file: Path | None) -> str
     for frame in student_frames(error, folders)[-FRAMES:]:
         own = file is not None and Path(frame.filename).name == f"{file.stem}.py"
         if own and file.suffix == ".ipynb":
-            where = in_cells(f"{file.stem}.py:{frame.lineno}", file)
-            lines.append(f'  File "{file.parent / where}", in {frame.name}')
+            lines.append(f'  File "{file}", {locate(file, frame.lineno)}, in {frame.name}')
         else:
             name = file if own else frame.filename
             lines.append(f'  File "{name}", line {frame.lineno}, in {frame.name}')
@@ -137,7 +136,7 @@ def _train(
             else "your code raised an error"
         )
         console.print(f"[red]{headline}:[/red]", markup=True)
-        console.print(explain(error, folders, file), markup=False, highlight=False)
+        console.print(explain(error, folders, file), markup=False, highlight=False, soft_wrap=True)
         console.print(
             "Grade it with `make grade PHASE=n`, or watch the reference run with SOLUTION=1.",
             markup=False,

@@ -254,3 +254,30 @@ def test_every_phase_module_grades_the_same_sandboxed_and_not(monkeypatch):
         result = grade(phase, SOLUTION0, exercises=["softmax", "layernorm"])
         scores[method] = [(e.exercise.id, e.score) for e in result.exercises]
     assert len(set(map(tuple, scores.values()))) == 1, scores
+
+
+# ---------------------------------------------------------------- the uid fallback's Python
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the uid fallback runs only as root")
+def test_the_uid_fallback_grades_with_a_python_it_can_reach(monkeypatch, phase0):
+    python, _ = sandbox.shadow_python()
+    if sandbox.reachable(sys.base_prefix):
+        assert python == sys.executable
+    else:  # e.g. pyenv under /root (mode 700): a shadow outside it, and /root stays closed
+        assert not python.startswith(str(Path.home()) + "/")
+        assert sandbox.reachable(python)
+        assert not Path.home().stat().st_mode & 0o001
+    monkeypatch.setenv("GRADSCHOOL_SANDBOX", "uid")
+    result = grade(phase0, SOLUTION0, exercises=["softmax"])
+    assert result.isolation == sandbox.LABELS["uid"]
+    assert result.score == result.max_score
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a folder away")
+def test_a_shadow_python_is_never_built_where_another_user_could_write(tmp_path):
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    os.chown(planted, sandbox.UNPRIVILEGED, sandbox.UNPRIVILEGED)
+    with pytest.raises(OSError, match="not root's alone"):
+        sandbox._root_folder(planted / "shadows")

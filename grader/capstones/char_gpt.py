@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -122,9 +123,9 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     print(f"{describe()}\nmodel: {who}, {parameters / 1e6:.2f}M parameters; {config}\n"
           f"writing to {directory}")
 
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     history = trainer.fit(config["steps"])
-    seconds = time.monotonic() - started
+    seconds, cpu_seconds = time.monotonic() - started, time.process_time() - cpu_started
     trainer.val_batches = _val_batches(val_ids, config["block_size"], 256, None, 0)
     val_loss = trainer.evaluate()  # the whole validation split, every position once
 
@@ -140,6 +141,8 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     summary = {
         "task": NAME, "solution": solution, "config": config, "parameters": parameters,
         "seconds": round(seconds, 1), "tokens_per_second": round(tokens_seen / seconds),
+        # one thread: the CPU time is what the run costs on an idle machine, whatever the load
+        "cpu_seconds": round(cpu_seconds, 1), "load_average": os.getloadavg(),
         "val_loss": val_loss, "val_perplexity": math.exp(val_loss),
         "target_val_loss": TARGET_VAL_LOSS, "reached_target": val_loss <= TARGET_VAL_LOSS,
         "sample": sample, "history": history,
@@ -147,6 +150,7 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     (directory / "summary.json").write_text(json.dumps(summary, indent=2))
     verdict = "reached" if summary["reached_target"] else "NOT reached"
     print(f"\n{sample}\n\nval loss {val_loss:.4f} (whole validation split) after "
-          f"{config['steps']} steps in {seconds / 60:.1f} min — target ≤ {TARGET_VAL_LOSS} "
+          f"{config['steps']} steps in {seconds / 60:.1f} min ({cpu_seconds / 60:.1f} CPU min, "
+          f"load average {os.getloadavg()[0]:.1f}) — target ≤ {TARGET_VAL_LOSS} "
           f"{verdict}.\nplots, sample and summary.json in {directory}")
     return summary

@@ -332,7 +332,7 @@ def _trainer(module, spec: dict, init_seed: int, course=None):
     optimizer = _optimizer(spec, model.parameters(), course)
     scheduler = _scheduler(spec, optimizer, course)
     val = [dataset(spec["seed"] + 1, spec["micro"], spec["t"], spec["vocab"],
-                   spec.get("counted"))] * 2
+                   spec.get("counted"))] * spec.get("val_batches", 2)
     config = module.TrainerConfig(
         accumulation_steps=spec["accumulation"], max_grad_norm=spec.get("clip"),
         bf16=spec.get("bf16", False), eval_every=spec.get("eval_every", 0),
@@ -404,7 +404,8 @@ def trainer_run(module, spec: dict) -> dict:
     torch.manual_seed(spec["seed"])
     with mirror_world(spec.get("mirror_rank")):
         trainer, model = _trainer(module, spec, spec["seed"], course)
-    trainer.step = spec.get("start_step", 0)
+    if "start_step" in spec:
+        trainer.step = spec["start_step"]
     if spec.get("eval_before_fit"):
         model.eval()
     stderr, saved, save = io.StringIO(), [], torch.save

@@ -666,6 +666,7 @@ class Trainer:
     def train_step(self) -> float:
         """One optimizer step: ∇ = (1/N) Σ over all micro-batches' tokens; returns the mean loss."""
         micro = self.config.accumulation_steps
+        self.model.train()  # the model may come in eval mode (after a generate, say)
         summed = torch.zeros((), dtype=torch.float64)
         counted = 0
         for index in range(micro):
@@ -695,7 +696,8 @@ class Trainer:
             self.scheduler.step()
         self.optimizer.zero_grad()
         self.step += 1
-        return totals[1].item() / tokens if tokens else float("nan")
+        # no counted token: the sum is 0 and so is the step's (zero-gradient) loss
+        return totals[1].item() / max(tokens, 1.0)
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -710,13 +712,19 @@ class Trainer:
                 counted += int(count)
         finally:
             self.model.train(was_training)
-        return summed / counted if counted else float("nan")
+        return summed / max(counted, 1)
 
     def fit(self, steps: int) -> list[dict]:
         """train_step until step == steps, with logs, validation and checkpoints."""
         cfg = self.config
         started = time.perf_counter()
-        bar = tqdm(total=steps, initial=self.step, disable=not (cfg.progress and self.is_main))
+        bar = tqdm(
+            total=steps,
+            initial=self.step,
+            desc="training",
+            unit="step",
+            disable=not (cfg.progress and self.is_main),
+        )
         try:
             while self.step < steps:
                 lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
@@ -851,7 +859,10 @@ def trainer_state(trainer: Trainer) -> dict:
             if id(p) in index
         },
         "param_groups": [
-            _copied({k: v for k, v in g.items() if k != "params"})
+            {
+                **_copied({k: v for k, v in g.items() if k != "params"}),
+                "params": [index[id(p)] for p in g["params"]],
+            }
             for g in trainer.optimizer.param_groups
         ],
     }
@@ -880,12 +891,19 @@ def load_trainer_state(trainer: Trainer, state: dict) -> None:
     trainer.raw_model.load_state_dict(state["model"])
     params = trainer.parameters()
     saved = state["optimizer"]
+    layout = [len(g["params"]) for g in trainer.optimizer.param_groups]
+    if layout != [len(g["params"]) for g in saved["param_groups"]]:
+        # a partial restore would silently resume a different run
+        raise ValueError(
+            f"the optimizer's groups hold {layout} parameters, the checkpoint's "
+            f"{[len(g['params']) for g in saved['param_groups']]}"
+        )
     for p in params:
         trainer.optimizer.state.pop(p, None)
     for i, per_param in saved["state"].items():
         trainer.optimizer.state[params[int(i)]] = _copied(per_param)
     for group, hyper in zip(trainer.optimizer.param_groups, saved["param_groups"], strict=True):
-        group.update(_copied(hyper))
+        group.update(_copied({k: v for k, v in hyper.items() if k != "params"}))
     if trainer.scheduler is not None and state["scheduler"] is not None:
         if hasattr(trainer.scheduler, "load_state_dict"):
             trainer.scheduler.load_state_dict(state["scheduler"])

@@ -171,7 +171,7 @@ def trainer_counts_one_token_and_no_token(m):
     """A step that counts one target follows the large-batch reference (loss, parameters and
     val_loss); a step and a validation that count none return 0.0 and leave SGD's parameters
     alone (every target −100)."""
-    spec = {"micro": 1, "accumulation": 1, "eval_every": 1, "counted": 1}
+    spec = {"micro": 1, "accumulation": 1, "eval_every": 1, "counted": 1, "val_batches": 1}
     got = _compare_with_reference(m, "one counted target per step", ACCUMULATION_HINT, **spec)
     expected = probes.evaluate_reference({**BASE, **spec}, torch.as_tensor(got["params"]))
     assert_close(np.array(got["history"][-1].get("val_loss", np.nan)), np.array(expected),
