@@ -174,9 +174,10 @@ class MultiHeadAttention(nn.Module):
     Parameters: when kdim == vdim == embed_dim, in_proj_weight (3E, E) stacks W_q; W_k; W_v
     (and q_proj_weight, k_proj_weight, v_proj_weight are None); otherwise q_proj_weight (E, E),
     k_proj_weight (E, kdim), v_proj_weight (E, vdim) (and in_proj_weight is None): every name
-    of torch's module exists, None where unused (register_parameter(name, None)). in_proj_bias (3E,) (None when bias=False) and
-    out_proj = nn.Linear(E, E, bias). Initialised as torch does: Xavier-uniform projections,
-    zero biases. Masks: True = MAY ATTEND (the opposite of nn.MultiheadAttention).
+    of torch's module exists, None where unused (register_parameter(name, None)).
+    in_proj_bias (3E,) (None when bias=False) and out_proj = nn.Linear(E, E, bias).
+    Initialised as torch does: Xavier-uniform projections, zero biases. Masks: True = MAY
+    ATTEND (the opposite of nn.MultiheadAttention).
     embed_dim not divisible by num_heads, or batch_first=False, raises ValueError.
     """
 

@@ -951,13 +951,13 @@ class MambaLM(nn.Module):
 
     forward(idx (B, T) int64) → logits (B, T, V).
     step(idx (B,) int64, states) → (logits (B, V), new states): one token through every layer's
-    recurrent step; states is the list of the layers' states (None at the start). Generating
+    recurrent step; states is the list of the layers' states (None at the start; a list of
+    another length raises ValueError). Generating
     token by token with step gives forward's logits, in O(1) time and memory per token.
     """
 
     def __init__(self, config: MambaConfig) -> None:
         super().__init__()
-        self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layer))
         self.norm_f = RMSNorm(config.d_model)

@@ -91,9 +91,7 @@ def signature(reference: dict, mutant: dict) -> list[str]:
     )
 
 
-def recognise(
-    session: Session, module, phase: Phase, exercise: str, function
-) -> list[Recognised]:
+def recognise(session: Session, module, phase: Phase, exercise: str, function) -> list[Recognised]:
     """The known mistakes the student's outputs match, most specific first.
 
     A mutant matches when the student's outputs equal its own on its whole signature. A match

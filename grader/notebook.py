@@ -12,6 +12,7 @@ Errors are located as "cell 7, line 3" of the notebook, not as a line of the joi
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -100,10 +101,10 @@ def check(exercise: str | None = None, path: str | Path | None = None, full: boo
     notebook, number = notebook_for(exercise, path)
     phase = registry.phase(number)
     result = grade(phase, notebook, exercises=[exercise] if exercise else None, full=full)
-    console = Console(record=True, force_jupyter=False, width=100, highlight=False)
-    with console.capture():
-        render_terminal(result, console, details=True)
-    print(in_cells(console.export_text(), notebook))
+    text = io.StringIO()
+    console = Console(file=text, force_jupyter=False, width=100, highlight=False)
+    render_terminal(result, console, details=True)
+    print(in_cells(text.getvalue(), notebook))
     return result
 
 

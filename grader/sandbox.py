@@ -165,7 +165,7 @@ def shadow_python() -> tuple[str, str]:
     digest = hashlib.sha256(f"{sys.version}\0{base}\0{sys.prefix}".encode()).hexdigest()[:12]
     shadow = SHADOWS / f"{version}-{digest}"
     python = shadow / "venv" / "bin" / "python"
-    if not (shadow / "complete").exists():
+    if not (shadow / "complete").exists() or not _owned_by_root(shadow):
         _build_shadow(shadow, Path(base), Path(packages), version)
     return str(python), str(shadow / "base" / "lib")
 
@@ -224,13 +224,20 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _root_folder(path: Path) -> Path:
-    """`path` as a folder only root can write, refusing one that someone else could have made."""
+    """`path` as a folder only root can write, refusing one that someone else could have made
+    or could add to (its parents may be sticky, like /tmp; it may not)."""
     path.mkdir(mode=0o755, parents=True, exist_ok=True)
     for folder in [path, *path.parents]:
         info = folder.lstat()
-        if info.st_uid != 0 or (info.st_mode & 0o022 and not info.st_mode & 0o1000):
+        shared = info.st_mode & 0o022 and (folder == path or not info.st_mode & 0o1000)
+        if info.st_uid != 0 or shared:
             raise OSError(f"{folder} is not root's alone: not building a Python in it")
     return path
+
+
+def _owned_by_root(shadow: Path) -> bool:
+    info = shadow.lstat()
+    return info.st_uid == 0 and not info.st_mode & 0o022
 
 
 def _drop_to(uid: int) -> None:

@@ -1071,7 +1071,8 @@ def train_circle_mlp(X, y, steps: int = 1500, lr: float = 0.1, rng=0) -> Sequent
     """Train a 2-4-4-2 ReLU MLP on points labelled 1 inside a circle, 0 outside.
 
     X (N, 2), y (N,) in {0, 1}. Full-batch SGD with momentum 0.9 on cross_entropy, using only
-    the engine. The three Linears draw from one Generator made from `rng`, in layer order. Returns the model; predict with `model(X).numpy().argmax(axis=1)`.
+    the engine. The three Linears draw from one Generator made from `rng`, in layer order.
+    Returns the model; predict with `model(X).numpy().argmax(axis=1)`.
     """
     # BEGIN SOLUTION
     rng = np.random.default_rng(rng)

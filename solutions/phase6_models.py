@@ -1243,12 +1243,11 @@ def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequen
     """
     # BEGIN SOLUTION
     # HINT: clip each hypothesis n-gram's count by its count in THAT hypothesis's reference.
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
     if smooth not in ("exp", "none"):
         raise ValueError(f"smooth should be 'exp' or 'none', got {smooth!r}")
     matches, totals = [0] * max_order, [0] * max_order
     hyp_length = ref_length = 0
+    # strict: lists of different lengths raise ValueError instead of dropping sentences
     for hypothesis, reference in zip(hypotheses, references, strict=True):
         hyp_length, ref_length = hyp_length + len(hypothesis), ref_length + len(reference)
         for n in range(1, max_order + 1):
@@ -1509,14 +1508,14 @@ class MambaLM(nn.Module):
 
     forward(idx (B, T) int64) → logits (B, T, V).
     step(idx (B,) int64, states) → (logits (B, V), new states): one token through every layer's
-    recurrent step; states is the list of the layers' states (None at the start). Generating
+    recurrent step; states is the list of the layers' states (None at the start; a list of
+    another length raises ValueError). Generating
     token by token with step gives forward's logits, in O(1) time and memory per token.
     """
 
     def __init__(self, config: MambaConfig) -> None:
         # BEGIN SOLUTION hard
         super().__init__()
-        self.config = config
         self.embedding = nn.Embedding(config.vocab_size, config.d_model)
         self.layers = nn.ModuleList(MambaLayer(config) for _ in range(config.n_layer))
         self.norm_f = RMSNorm(config.d_model)

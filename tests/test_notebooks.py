@@ -12,6 +12,7 @@ from rich.console import Console
 from grader import notebook as helper
 from grader import progress as progress_module
 from grader import registry
+from grader.manifest import WouldOverwrite
 from grader.notebooks import CURRICULUM, cells_of, theory, write_notebooks
 from grader.progress import Row
 from grader.registry import ROOT
@@ -131,7 +132,17 @@ def test_an_edited_notebook_is_kept_unless_forced(tmp_path):
     write_notebooks(target=tmp_path)
     path = tmp_path / "phase0_foundations.ipynb"
     path.write_text(path.read_text().replace("Fill in every", "My notes. Fill in every"))
-    write_notebooks(target=tmp_path)
+    with pytest.raises(WouldOverwrite):
+        write_notebooks(target=tmp_path)
     assert "My notes." in path.read_text()
     write_notebooks(target=tmp_path, force=True)
     assert "My notes." not in path.read_text()
+
+
+def test_every_curriculum_pointer_finds_its_heading():
+    """A report's "curriculum.md §0.2" is found by searching the file for "§0.2"."""
+    headings = {line for line in CURRICULUM.read_text().splitlines() if line.startswith("#")}
+    for phase in registry.phases().values():
+        for exercise in phase.exercises:
+            pointer = exercise.reading.split(" ", 1)[1]
+            assert any(h.split(" ", 2)[1:2] == [pointer] for h in headings), exercise.id

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from grader.checks import CheckFailed, check, fingerprint
-from grader.checks.contracts import Numeric, contract_checks, seeded_module
+from grader.checks.contracts import Numeric, contract_checks, raises, seeded_module
 from grader.checks.gradient import check_gradients
 from grader.checks.oracle import as_array, assert_close
 from grader.session import fetch, run_probe
@@ -251,7 +251,8 @@ def mamba_block_is_causal(m):
 def mamba_block_is_initialised_as_documented(m):
     """At init A_log[e, n] = log(n + 1) (S4D-real: A = −1, −2, …, −N in every channel), D = 1,
     softplus(dt_proj.bias) spread over [dt_min, dt_max] (here 0.004 … 0.05, a log-uniform draw
-    reaching both halves of the log range), and dt_rank None is ⌈d_model / 16⌉."""
+    reaching both halves of the log range), and dt_rank None is ⌈d_model / 16⌉ (d_model 31,
+    33, 40, 48)."""
     block = seeded_module(m, m.MambaBlock, 40, 5, dt_min=0.004, dt_max=0.05)
     A_log, D = as_array(fetch(block.A_log), "A_log"), as_array(fetch(block.D), "D")
     assert_close(A_log, np.log(np.tile(np.arange(1.0, 6.0), (80, 1))).astype(A_log.dtype),
@@ -267,11 +268,14 @@ def mamba_block_is_initialised_as_documented(m):
                           f"{dt.max():.4g}, expected values spread over [0.004, 0.05].",
                           "Draw Δ₀ = exp(U(log dt_min, log dt_max)) per channel and set the "
                           "bias to its inverse softplus, Δ₀ + log(−expm1(−Δ₀)).")
-    shape = tuple(as_array(fetch(block.dt_proj.weight), "dt_proj.weight").shape)
-    if shape != (80, 3):
-        raise CheckFailed(f"dt_proj.weight of MambaBlock(40) has shape {shape}, expected "
-                          "(80, 3): dt_rank None means ⌈40 / 16⌉ = 3.",
-                          "dt_rank = dt_rank or math.ceil(d_model / 16).")
+    for d_model, rank in ((40, 3), (48, 3), (33, 3), (31, 2)):
+        block = seeded_module(m, m.MambaBlock, d_model, 2)
+        shape = tuple(as_array(fetch(block.dt_proj.weight), "dt_proj.weight").shape)
+        if shape != (2 * d_model, rank):
+            raise CheckFailed(f"dt_proj.weight of MambaBlock({d_model}) has shape {shape}, "
+                              f"expected {(2 * d_model, rank)}: dt_rank None means "
+                              f"⌈{d_model} / 16⌉ = {rank}.",
+                              "dt_rank = dt_rank or math.ceil(d_model / 16).")
 
 
 DECLARED_BLOCK = [
@@ -342,7 +346,7 @@ def mamba_lm_gradients_match_torch(m):
 def mamba_lm_generation_by_steps_equals_the_full_forward(m):
     """Feeding tokens one at a time through MambaLM.step from states None gives the logits of
     the full forward: within 1e-5 in float32 (the check HF transformers runs), 1e-10 in
-    float64."""
+    float64; a list of states of the wrong length raises ValueError."""
     for dtype, tolerance in ((torch.float32, STEP_F32), (F64, TIGHT)):
         _, student = paired_lms(m, 220, dtype=dtype)
         idx = randint(221, 13, 3, 12)
@@ -351,6 +355,10 @@ def mamba_lm_generation_by_steps_equals_the_full_forward(m):
         assert_close(steps, full, f"MambaLM.step token by token ({str(dtype)[6:]}) against "
                      "the full forward", hint=STEP_HINT + " Each layer keeps its own state.",
                      **tolerance)
+    raises(lambda: run_probe(m, "phase2.run", student.step, [idx[:, 0], [None]]), "ValueError",
+           "MambaLM.step with one state for a 2-layer model",
+           "One state per layer: zip(self.layers, states, strict=True) refuses a list of "
+           "another length.")
 
 
 @check("mamba_lm", "invariant")
