@@ -42,10 +42,14 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     # HINT: first sum away the grad.ndim − len(shape) leading axes, then sum with keepdims=True
     # HINT: over the axes where shape[i] == 1 but grad.shape[i] != 1.
     extra = grad.ndim - len(shape)
+    # KEEP guided
     if extra > 0:
+    # END KEEP
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    # KEEP guided
     if axes:
+    # END KEEP
         grad = grad.sum(axis=axes, keepdims=True)
     return grad
     # END SOLUTION
@@ -99,7 +103,9 @@ class Add(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a_shape, self.b_shape = a.shape, b.shape
+        # END KEEP
         return a + b
         # END SOLUTION
 
@@ -115,7 +121,9 @@ class Sub(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a_shape, self.b_shape = a.shape, b.shape
+        # END KEEP
         return a - b
         # END SOLUTION
 
@@ -130,7 +138,9 @@ class Mul(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a, self.b = a, b
+        # END KEEP
         return a * b
         # END SOLUTION
 
@@ -146,7 +156,9 @@ class Div(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a, self.b = a, b
+        # END KEEP
         return a / b
         # END SOLUTION
 
@@ -182,7 +194,9 @@ class Pow(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return x**self.exponent
         # END SOLUTION
 
@@ -201,7 +215,9 @@ class PowTensor(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a, self.b = a, b
+        # END KEEP
         self.y = a**b
         return self.y
         # END SOLUTION
@@ -226,7 +242,9 @@ class MatMul(Function):
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.a, self.b = a, b
+        # END KEEP
         return a @ b
         # END SOLUTION
 
@@ -236,9 +254,13 @@ class MatMul(Function):
         a, b = self.a, self.b
         a2 = a[None, :] if a.ndim == 1 else a  # (..., n, k)
         b2 = b[:, None] if b.ndim == 1 else b  # (..., k, m)
+        # KEEP guided
         if b.ndim == 1:
+        # END KEEP
             g = np.expand_dims(g, -1)  # restore the m = 1 axis that matmul dropped
+        # KEEP guided
         if a.ndim == 1:
+        # END KEEP
             g = np.expand_dims(g, -2)  # restore the n = 1 axis
         ga = g @ np.swapaxes(b2, -1, -2)  # (..., n, k)
         gb = np.swapaxes(a2, -1, -2) @ g  # (..., k, m)
@@ -265,14 +287,18 @@ class Sum(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x_shape = x.shape
+        # END KEEP
         return x.sum(axis=self.axis, keepdims=self.keepdims)
         # END SOLUTION
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
         # BEGIN SOLUTION
         # HINT: without keepdims the summed axes are missing from g: np.expand_dims puts them back
+        # KEEP guided
         if self.axis is not None and not self.keepdims:
+        # END KEEP
             g = np.expand_dims(g, self.axis)
         return (np.broadcast_to(g, self.x_shape),)
         # END SOLUTION
@@ -320,7 +346,9 @@ class Max(Function):
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
         # BEGIN SOLUTION
+        # KEEP guided
         if self.axis is not None and not self.keepdims:
+        # END KEEP
             g = np.expand_dims(g, self.axis)
         return (g * self.share,)
         # END SOLUTION
@@ -342,7 +370,9 @@ class Reshape(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x_shape = x.shape
+        # END KEEP
         return x.reshape(self.shape)
         # END SOLUTION
 
@@ -392,14 +422,18 @@ class GetItem(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x_shape = x.shape
+        # END KEEP
         return x[self.index]
         # END SOLUTION
 
     def backward(self, g: np.ndarray) -> tuple[np.ndarray]:
         # BEGIN SOLUTION
         # HINT: repeated indices must add up: np.add.at(gx, index, g)
+        # KEEP guided
         gx = np.zeros(self.x_shape, dtype=g.dtype)
+        # END KEEP
         np.add.at(gx, self.index, g)
         return (gx,)
         # END SOLUTION
@@ -428,7 +462,9 @@ class Log(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return np.log(x)
         # END SOLUTION
 
@@ -443,7 +479,9 @@ class Sin(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return np.sin(x)
         # END SOLUTION
 
@@ -458,7 +496,9 @@ class Cos(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # BEGIN SOLUTION
+        # KEEP guided
         self.x = x
+        # END KEEP
         return np.cos(x)
         # END SOLUTION
 
@@ -711,15 +751,21 @@ class Tensor:
         # BEGIN SOLUTION
         # HINT: keep a dict id(tensor) → gradient so far; add, never overwrite, on a second use
         grads = {id(self): grad}
+        # KEEP guided
         for node in reversed(topological_order(self)):
+        # END KEEP
             g = grads.pop(id(node))  # complete: every tensor computed from node came before it
+            # KEEP guided
             if node._op is None:  # a leaf: accumulate into .grad
                 if node.grad is None:
                     node.grad = np.zeros_like(node.data)
+            # END KEEP
                 node.grad += g
                 continue
+            # KEEP guided
             for parent, g_parent in zip(node._parents, node._op.backward(g), strict=True):
                 if parent.requires_grad:
+            # END KEEP
                     key = id(parent)
                     grads[key] = grads[key] + g_parent if key in grads else g_parent
         # END SOLUTION
@@ -893,7 +939,9 @@ def cross_entropy(logits: Tensor, targets) -> Tensor:
     """
     # BEGIN SOLUTION
     # HINT: pick each row's target log-probability with logp[np.arange(N), targets]
+    # KEEP guided
     if isinstance(targets, Tensor):
+    # END KEEP
         targets = targets.data
     targets = np.asarray(targets, dtype=np.intp)  # (N,)
     logp = logits.log_softmax(axis=-1)  # (N, C)
@@ -988,7 +1036,9 @@ class Sequential(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # BEGIN SOLUTION
+        # KEEP guided
         for module in self.modules:
+        # END KEEP
             x = module(x)
         return x
         # END SOLUTION
@@ -1059,7 +1109,9 @@ def fit_linear_regression(X, y, lr: float = 0.1, steps: int = 500) -> tuple[np.n
     w = Parameter(np.zeros(X.shape[1:] + y.shape[1:], dtype=X.dtype))  # (D,) or (D, K)
     b = Parameter(np.zeros(y.shape[1:], dtype=X.dtype))  # () or (K,)
     optimizer = SGD([w, b], lr=lr)
+    # KEEP guided
     for _ in range(steps):
+    # END KEEP
         optimizer.zero_grad()
         mse(X @ w + b, y).backward()
         optimizer.step()
@@ -1081,7 +1133,9 @@ def train_circle_mlp(X, y, steps: int = 1500, lr: float = 0.1, rng=0) -> Sequent
     )
     optimizer = SGD(model.parameters(), lr=lr, momentum=0.9)
     X = Tensor(X)  # (N, 2)
+    # KEEP guided
     for _ in range(steps):
+    # END KEEP
         optimizer.zero_grad()
         cross_entropy(model(X), y).backward()
         optimizer.step()

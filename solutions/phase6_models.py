@@ -827,7 +827,7 @@ class Trainer:
             with self.model.no_sync() if quiet else contextlib.nullcontext():
                 loss, n = self._forward(self.train_loader.next_batch())
                 loss.backward()
-            total, count = total + float(loss), count + n
+            total, count = total + float(loss.detach()), count + n
         world = 1
         if self.distributed:  # the loss and token count of every process's micro-batches
             stats = torch.tensor([total, count], dtype=torch.float64)

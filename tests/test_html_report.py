@@ -142,6 +142,7 @@ def _text(dom: str) -> str:
     parser.feed(dom)
     return " ".join(" ".join(parser.parts).split())
 
+
 def _browser() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if found := shutil.which(name):

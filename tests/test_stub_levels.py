@@ -18,7 +18,9 @@ from grader import registry, stubgen
 
 PHASES = [p for p in registry.phases().values() if (stubgen.SOLUTIONS / p.filename).exists()]
 # guided keeps at least this many more code lines in function bodies than standard, per phase
-GUIDED_EXTRA_LINES = {0: 15, 1: 30, 2: 15, 3: 30, 4: 10, 5: 0, 6: 0, 7: 30, 8: 15}
+# (measured: 0: +24, 1: +46, 2: +25, 3: +63, 4: +14, 5: +41, 7: +44, 8: +18). Phase 6 is not
+# marked yet (its sections were being rewritten): raise its floor when it is.
+GUIDED_EXTRA_LINES = {0: 20, 1: 35, 2: 20, 3: 50, 4: 10, 5: 30, 6: 0, 7: 35, 8: 15}
 
 
 @dataclass(frozen=True)
@@ -75,14 +77,18 @@ def test_hard_is_interface_only(phase):
     assert standard.code > 0 and standard.hints > 0, standard
 
 
-def test_the_levels_in_numbers(capsys):
-    """Not a check: prints the table the closing note quotes (pytest -s shows it)."""
-    rows = [(p.number, measures(p)) for p in PHASES]
-    with capsys.disabled():
-        print("\nphase  code lines g/s/h   hints g/s/h   blanks g/s/h")
-        for number, m in rows:
-            g, s, h = m["guided"], m["standard"], m["hard"]
-            print(
-                f"{number:5}  {g.code:4}/{s.code:4}/{h.code:2}   {g.hints:3}/{s.hints:3}/{h.hints}"
-                f"   {g.blanks:3}/{s.blanks:3}/{h.blanks}"
-            )
+def table() -> str:
+    """The levels in numbers, per phase (`python -m tests.test_stub_levels` prints it)."""
+    rows = ["phase  code lines g/s/h   hints g/s/h   blanks g/s/h"]
+    for phase in PHASES:
+        m = measures(phase)
+        g, s, h = m["guided"], m["standard"], m["hard"]
+        rows.append(
+            f"{phase.number:5}  {g.code:4}/{s.code:4}/{h.code:2}   "
+            f"{g.hints:3}/{s.hints:3}/{h.hints}   {g.blanks:3}/{s.blanks:3}/{h.blanks}"
+        )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table())

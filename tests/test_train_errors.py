@@ -130,3 +130,11 @@ def test_offline_without_a_mirror_is_one_message_and_exit_2(tmp_path, monkeypatc
     assert "GRADSCHOOL_MIRROR" in printed.out and "Traceback" not in printed.out + printed.err
     assert not out.exists()
     assert fashion_rnn.NAME == "fashion-rnn"
+
+
+def test_a_syntax_error_names_its_line(tmp_path, capsys):
+    path = _student(tmp_path, "\n\ndef make_mlp(sizes, rng=None):\n    return (\n")
+    out = str(tmp_path / "r")
+    code = cli.main(["train", "--task", "circle", "--file", str(path), "--out", out])
+    printed = capsys.readouterr().out
+    assert code == 1 and "SyntaxError" in printed and f'File "{path}", line' in printed

@@ -163,7 +163,7 @@ def test_two_ddp_processes_equal_one_process_on_the_union_batch(tmp_path):
     """)
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script)], capture_output=True, text=True, env=_env(), timeout=240)
+         str(script)], capture_output=True, text=True, env=_env(), timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     ddp = torch.load(out, weights_only=True)
 
