@@ -302,9 +302,11 @@ def grade(
     directory, source = prepare(phase, target)
     # The judge imports the checks (and with them torch: seconds) on a thread while the worker
     # starts and imports the submission: the two largest fixed costs of a run overlap.
+    # Python 3.11's parser is not thread-safe: parse the submission before the collector
+    # thread starts parsing check modules, and only after it has finished (nothing_defined).
+    violations = scan(source, phase)
     collector = ThreadPoolExecutor(max_workers=1)
     collected = collector.submit(collect, phase)
-    violations = scan(source, phase)
     submission = Submission(
         directory,
         phase.module,
@@ -324,9 +326,9 @@ def grade(
                 module = session.module()
             except ImportFailed as failure:
                 import_error = str(failure)
+            checks, prints = collected.result()
             # an empty file: one line naming what is missing, not one line per check
             import_error = import_error or nothing_defined(source, phase)
-            checks, prints = collected.result()
             if not hidden:
                 counts = hidden_counts(phase, checks)
                 withheld = sum(counts.get(e.id, 0) for e in selected)

@@ -182,7 +182,11 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
         by_id = {m.id: m for m in all_mutants}
         caught = 0
         for future in mutant_futures:
-            mutant_id, res = future.result()
+            try:
+                mutant_id, res = future.result()
+            except ValueError as exc:  # its `old` text is no longer in the solution
+                verdict.problems.append(str(exc))
+                continue
             problem = mutant_problem(by_id[mutant_id], res)
             if problem:
                 verdict.problems.append(problem)
