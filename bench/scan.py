@@ -118,13 +118,15 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.reps}")
-    rows = [scan_ratio(length, args.reps) for length in args.lengths]
-    for row in rows:
+    rows = []
+    for length in args.lengths:
+        row = scan_ratio(length, args.reps)
+        rows.append(row)
         verdict = "" if row["L"] != 1024 else \
             f"  (goal ≥ {GOAL_SPEEDUP}×: {'met' if row['speedup'] >= GOAL_SPEEDUP else 'NOT met'})"
         print(f"scan L = {row['L']:5d}: sequential {row['sequential_s']:.3f} s, parallel "
               f"{row['parallel_s']:.3f} s → {row['speedup']:.2f}×{verdict}; max |Δy| "
-              f"{row['max_abs_difference']:.1e}")
+              f"{row['max_abs_difference']:.1e}", flush=True)
     generation = generation_ratio(args.reps)
     print(f"generation of {NEW_TOKENS} tokens: step {generation['step_s']:.3f} s, recompute "
           f"{generation['recompute_s']:.3f} s → {generation['speedup']:.2f}×; same tokens: "
