@@ -127,6 +127,7 @@ def analyse(
     results: dict[tuple[int, str], dict] = {}
     failed: set[tuple[int, str]] = set()
     waiting = {n: sum(b[0] == n for b in todo) for n in states}
+    pending = {(b[0], b[1]): sum(c[:2] == b[:2] for c in todo) for b in todo}
     ok = True
 
     def finish(number: int) -> None:  # a phase is recorded as soon as its batches are in
@@ -161,20 +162,31 @@ def analyse(
                 merged["verdicts"].update(outcome["verdicts"])
                 merged["seconds"] += outcome["seconds"]
                 waiting[number] -= 1
+                pending[(number, exercise)] -= 1
                 if waiting[number] == 0:
                     finish(number)
+                elif pending[(number, exercise)] == 0:  # an interrupted run keeps what is done
+                    complete = {
+                        k: v
+                        for k, v in results.items()
+                        if k not in failed and k[0] == number and pending.get(k) == 0
+                    }
+                    record.write_report(
+                        states[number].phase, _entries(states[number], reports[number], complete)
+                    )
     log(f"mutation analysis: {time.monotonic() - started:.0f} s wall time ({jobs} jobs)")
     return ok
 
 
-def _record_phase(state: PhaseState, report: dict | None, results: dict, log) -> bool:
-    phase = state.phase
+def _entries(state: PhaseState, report: dict | None, results: dict) -> dict:
+    """The report's entries: fresh results where graded, the previous entry where it still
+    holds, and the previous (stale) entry where grading failed or has not finished."""
     previous = (report or {}).get("exercises", {})
     stale_ones = stale(state, report)
     entries = {}
     for exercise, mutants in state.mutants.items():
-        if (phase.number, exercise) in results:
-            outcome = results[(phase.number, exercise)]
+        if (state.phase.number, exercise) in results:
+            outcome = results[(state.phase.number, exercise)]
             verdicts, seconds = outcome["verdicts"], outcome["seconds"]
         elif exercise in previous and exercise not in stale_ones:
             verdicts, seconds = previous[exercise]["mutants"], previous[exercise]["seconds"]
@@ -188,6 +200,12 @@ def _record_phase(state: PhaseState, report: dict | None, results: dict, log) ->
             "mutants": verdicts,
             "survivors": {m.id: m.diff(state.source) for m in mutants if verdicts[m.id] is None},
         }
+    return entries
+
+
+def _record_phase(state: PhaseState, report: dict | None, results: dict, log) -> bool:
+    phase = state.phase
+    entries = _entries(state, report, results)
     record.write_report(phase, entries)
     equivalent = record.load_reviewed(phase, record.EQUIVALENT)
     open_ = record.load_reviewed(phase, record.OPEN)

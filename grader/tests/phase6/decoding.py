@@ -17,6 +17,7 @@ from grader.checks.contracts import Numeric, contract_checks, raises, seeded_mod
 from grader.checks.oracle import as_array, assert_close, assert_scalar
 from grader.checks.properties import property_holds
 from grader.session import StudentError, fetch, run_probe
+from grader.tests.phase2._helpers import run
 from grader.tests.phase6._helpers import randint, safely
 from grader.tests.phase6._seq2seq import (
     SIZES,
@@ -126,15 +127,20 @@ def _compare(got: list[tuple], expected: list[tuple], what: str) -> None:
 # ------------------------------------------------------------------ 6.8.1 greedy decoding
 
 
+def _padded_sources() -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Three sources of 6, 4 and 5 tokens; padded to (3, 6) with token 3; their padding mask."""
+    lengths = (6, 4, 5)
+    sources = [_source(305 + k, n) for k, n in enumerate(lengths)]
+    src = torch.stack([torch.cat((s, torch.full((6 - len(s),), 3))) for s in sources])
+    return sources, src, torch.arange(6)[None, :] < torch.tensor(lengths)[:, None]
+
+
 @check("seq2seq_decoding", "oracle", weight=2)
 def greedy_decode_takes_the_models_argmax_until_eos(m):
     """greedy_decode on a batch of padded sources equals the model's argmax token after every
     prefix, row by row (nn.Transformer model, same weights), rows that ended filled with eos,
     stopping when every row has ended or after max_len tokens."""
-    lengths = (6, 4, 5)
-    sources = [_source(305 + k, n) for k, n in enumerate(lengths)]
-    src = torch.stack([torch.cat((s, torch.full((6 - len(s),), 3))) for s in sources])
-    keep = torch.arange(6)[None, :] < torch.tensor(lengths)[:, None]
+    sources, src, keep = _padded_sources()
     # eos bias 0: rows end after 4 and 5 tokens, one never; bias 2: all end, after 3, 4 and 5
     for eos_bias, max_len in ((0.0, 2), (0.0, 7), (2.0, 7)):
         reference, student = _models(m, 304, eos_bias=eos_bias)
@@ -434,17 +440,26 @@ def corpus_bleu_smoothing_and_errors(m):
 
 @fingerprint("seq2seq_decoding")
 def decoding_outputs(m):
-    def greedy():
-        _, student = _models(m, 270, eos_bias=1.0)
-        return as_array(m.greedy_decode(student, _source(271)[None], 5, BOS, EOS), "tokens")
+    _, src, keep = _padded_sources()
+
+    def greedy(eos_bias):
+        _, student = _models(m, 304, eos_bias=eos_bias)
+        return as_array(m.greedy_decode(student, src, 7, BOS, EOS, keep), "tokens")
+
+    def greedy_from_training_mode():
+        config = m.Seq2SeqConfig(**{**SIZES, "dropout": 0.5})
+        noisy = seeded_module(m, m.Seq2SeqTransformer, config).double()
+        noisy.train()
+        return run(m, m.greedy_decode, noisy, src, 7, BOS, EOS, keep, train=None, seed=5)
 
     def beam(alpha):
         _, student = _models(m, 272, eos_bias=0.8, tgt_vocab_size=5)
         got = _beam(m, student, _source(273), 3, 4, alpha, "beam_search")
         return [round(lp, 6) for _, lp in got]
 
-    return {"greedy": safely(greedy), "beam": safely(lambda: beam(0.0)),
-            "beam_penalised": safely(lambda: beam(2.0))}
+    return {"greedy": safely(lambda: greedy(0.0)), "greedy_all_end": safely(lambda: greedy(2.0)),
+            "greedy_training": safely(greedy_from_training_mode),
+            "beam": safely(lambda: beam(0.0)), "beam_penalised": safely(lambda: beam(2.0))}
 
 
 @fingerprint("bleu")
