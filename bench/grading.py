@@ -132,7 +132,7 @@ def main() -> None:
     boxed_start, plain_start = start_latency(sandboxed_class), start_latency(plain_class)
     print(
         f"  one worker start: sandboxed {boxed_start * 1e3:.0f} ms, plain "
-        f"{plain_start * 1e3:.0f} ms (+{(boxed_start - plain_start) * 1e3:.0f} ms)"
+        f"{plain_start * 1e3:.0f} ms ({(boxed_start - plain_start) * 1e3:+.0f} ms)"
     )
     boxed_call = call_latency(sandboxed_class)
     remote, local_call = call_latency(plain_class), call_latency(InProcessSession)

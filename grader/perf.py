@@ -32,7 +32,7 @@ import numpy as np
 
 from grader.checks import CheckFailed
 from grader.evidence import attach
-from grader.session import run_probe
+from grader.session import fetch, run_probe
 
 SCORED = os.environ.get("GRADSCHOOL_PERF", "").lower() == "scored"
 WEIGHT = 1.0 if SCORED else 0.0  # @check(..., "perf", weight=perf.WEIGHT)
@@ -70,7 +70,11 @@ def compare(
     kwargs: dict | None = None,
 ) -> float:
     """Time the student's `function(*args, **kwargs)` against `reference()`; attach the
-    measurement; in scored mode fail above `allowed` × the reference's time. Returns the ratio."""
+    measurement; in scored mode fail above `allowed` × the reference's time. Returns the ratio.
+
+    Only a correct call is timed: the student's output must match `reference()`'s (its arrays,
+    in order) first, because the speed of a wrong answer says nothing."""
+    _require_same_output(what, fetch(function(*args, **(kwargs or {}))), reference())
     measured = run_probe(m, "perf.time_call", function, args, kwargs or {}, REPEAT)
     try:
         seconds, peak = float(measured["seconds"]), int(measured["peak"])
@@ -90,3 +94,25 @@ def compare(
             slow_hint,
         )
     return ratio
+
+
+def _arrays(value) -> list[np.ndarray]:
+    items = value if isinstance(value, (tuple, list)) else [value]
+    return [np.asarray(v.detach() if hasattr(v, "detach") else v, dtype=np.float64) for v in items]
+
+
+def _require_same_output(what: str, theirs, expected) -> None:
+    want = _arrays(expected)
+    try:  # the student's output may be anything: a string, None, objects
+        got = _arrays(theirs)
+        same = len(got) >= len(want) and all(
+            g.shape == w.shape and np.allclose(g, w, rtol=1e-3, atol=1e-5)
+            for g, w in zip(got, want, strict=False)
+        )
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        raise CheckFailed(
+            f"{what} was not timed: its output on this input differs from torch's.",
+            "Make the checks above pass first; the speed of a wrong answer means nothing.",
+        )

@@ -473,5 +473,13 @@ def bleu_outputs(m):
         except StudentError:
             return [np.nan]
 
+    def single(hypothesis, reference):
+        try:
+            return [round(_bleu(m, [hypothesis], [reference]), 6)]
+        except StudentError:
+            return [np.nan]
+
     return {"exp": safely(score), "none": safely(lambda: score(smooth="none")),
-            "unigram": safely(lambda: score(max_order=1))}
+            "unigram": safely(lambda: score(max_order=1)),
+            "longer": safely(lambda: single(list("abcdxy"), list("abcd"))),  # c > r
+            "two_orders_unmatched": safely(lambda: single(list("abxcdy"), list("abcd")))}
