@@ -232,8 +232,8 @@ def test_raises_demands_the_documented_error():
         ),
         (
             "mlp",
-            "    rng = np.random.default_rng(rng)\n    losses = np.empty(steps)",
-            "    rng = np.random.default_rng()\n    losses = np.empty(steps)",
+            "    rng = np.random.default_rng(rng)\n    # KEEP guided\n    losses = np.empty(steps)",
+            "    rng = np.random.default_rng()\n    # KEEP guided\n    losses = np.empty(steps)",
             "train_classifier_is_reproducible_from_its_seed",
         ),
     ],

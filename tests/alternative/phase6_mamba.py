@@ -158,6 +158,8 @@ class MambaLM(nn.Module):
         return self.norm_f(x) @ self.embedding.weight.T
 
     def step(self, idx, states=None):
+        if states is not None and len(states) != len(self.layers):
+            raise ValueError(f"{len(states)} states for {len(self.layers)} layers")
         x = self.embedding(idx)
         new = []
         for k, layer in enumerate(self.layers):
