@@ -98,7 +98,9 @@ class CharTokenizer:
         """The id of every character of text, unknown ones by the policy above."""
         # BEGIN SOLUTION
         # HINT: a dict lookup per character; dict.get(c, default) for the unk policy.
+        # KEEP guided
         if self.unk is not None:
+        # END KEEP
             unk_id = self.index[self.unk]
             return [self.index.get(c, unk_id) for c in text]
         try:
@@ -113,8 +115,10 @@ class CharTokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         """The text of ids: "".join(chars[i] for i in ids)."""
         # BEGIN SOLUTION
+        # KEEP guided
         pieces = []
         for i in ids:
+        # END KEEP
             if not 0 <= i < len(self.chars):
                 raise ValueError(f"id {i} is outside the vocabulary [0, {len(self.chars)})")
             pieces.append(self.chars[i])
@@ -132,7 +136,9 @@ class CharTokenizer:
     def load(cls, path: str | Path) -> CharTokenizer:
         """The tokenizer that save(path) wrote."""
         # BEGIN SOLUTION
+        # KEEP guided
         state = json.loads(Path(path).read_text())
+        # END KEEP
         return cls(state["chars"], state["unk"])
         # END SOLUTION
 
@@ -162,8 +168,10 @@ def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
     merge_pair([97, 97, 97, 98], (97, 97), 256) == [256, 97, 98].
     """
     # BEGIN SOLUTION
+    # KEEP guided
     merged, i = [], 0
     while i < len(ids):
+    # END KEEP
         if i + 1 < len(ids) and ids[i] == pair[0] and ids[i + 1] == pair[1]:
             merged.append(new_id)
             i += 2
@@ -197,11 +205,14 @@ def train_bpe(
     # BEGIN SOLUTION
     # HINT: a heap of (−count, pair) pops the most frequent pair, ties to the smallest pair;
     # HINT: push a fresh entry whenever a count changes and skip popped entries that are stale.
+    # KEEP guided
     if vocab_size < 256 + len(special_tokens):
+    # END KEEP
         raise ValueError(
             f"vocab_size {vocab_size} leaves no room for 256 bytes and "
             f"{len(special_tokens)} special tokens"
         )
+    # KEEP guided
     frequency = Counter(
         piece.encode("utf-8")
         for part in split_special_tokens(text, special_tokens)[::2]
@@ -213,31 +224,40 @@ def train_bpe(
     holders: defaultdict[tuple[int, int], set[int]] = defaultdict(set)  # pair → words with it
     for w, ids in enumerate(words):
         for pair in pairwise(ids):
+    # END KEEP
             counts[pair] += weights[w]
             holders[pair].add(w)
     heap = [(-count, pair) for pair, count in counts.items()]  # the top is merged next
     heapq.heapify(heap)
+    # KEEP guided
     merges: list[tuple[int, int]] = []
     while len(merges) < vocab_size - 256 - len(special_tokens):
+    # END KEEP
         while heap and counts[heap[0][1]] != -heap[0][0]:
             heapq.heappop(heap)  # stale: the pair's count has changed since it was pushed
         if not heap:
             break  # no piece has two ids left
         pair = heapq.heappop(heap)[1]
+        # KEEP guided
         new_id = 256 + len(merges)
         merges.append(pair)
         changed = set()
         for w in holders.pop(pair):
             old, new = words[w], merge_pair(words[w], pair, new_id)
             for p in pairwise(old):
+        # END KEEP
                 counts[p] -= weights[w]
                 changed.add(p)
+            # KEEP guided
             for p in pairwise(new):
+            # END KEEP
                 counts[p] += weights[w]
                 holders[p].add(w)
                 changed.add(p)
+            # KEEP guided
             words[w] = new
         for p in changed:  # a fresh entry for every count that changed
+        # END KEEP
             if counts[p] > 0:
                 heapq.heappush(heap, (-counts[p], p))
     return merges
@@ -265,17 +285,23 @@ class BPETokenizer:
     def __init__(self, merges: Sequence[tuple[int, int]], special_tokens: Sequence[str] = ()):
         """A tokenizer from learned merges (pairs of ids, in order) and special tokens."""
         # BEGIN SOLUTION
+        # KEEP guided
         self.merges = [(int(a), int(b)) for a, b in merges]
         self.special_tokens = list(special_tokens)
+        # END KEEP
         if len(set(self.special_tokens)) != len(self.special_tokens) or "" in special_tokens:
             raise ValueError("special tokens must be distinct and non-empty")
+        # KEEP guided
         self.vocab = [bytes([b]) for b in range(256)]  # id → the bytes it stands for
         for k, (a, b) in enumerate(self.merges):
+        # END KEEP
             if not (0 <= a < 256 + k and 0 <= b < 256 + k):
                 raise ValueError(f"merge {k}, {(a, b)}, names an id not defined before it")
             self.vocab.append(self.vocab[a] + self.vocab[b])
+        # KEEP guided
         self.special_ids = {s: len(self.vocab) + i for i, s in enumerate(self.special_tokens)}
         self.vocab += [s.encode("utf-8") for s in self.special_tokens]
+        # END KEEP
         self.ranks = {pair: k for k, pair in enumerate(self.merges)}  # pair → when it was learned
         if len(self.ranks) != len(self.merges):
             raise ValueError("a pair is merged twice: each pair can only be merged once")
@@ -300,7 +326,9 @@ class BPETokenizer:
     def _pieces(self, text: str) -> list[str]:
         """text cut into its special tokens and the PRETOKENIZE pieces between them, in order."""
         # BEGIN SOLUTION
+        # KEEP guided
         pieces = []
+        # END KEEP
         for k, part in enumerate(split_special_tokens(text, self.special_tokens)):
             pieces += [part] if k % 2 else PRETOKENIZE.findall(part)
         return pieces
@@ -310,10 +338,14 @@ class BPETokenizer:
         """The ids of one piece: a special token's id, or its bytes merged in training order."""
         # BEGIN SOLUTION
         # HINT: in a piece, the pair learned first (lowest rank) is the one training merged first.
+        # KEEP guided
         if piece in self.special_ids:
+        # END KEEP
             return [self.special_ids[piece]]
+        # KEEP guided
         ids = list(piece.encode("utf-8"))
         while len(ids) > 1:
+        # END KEEP
             pair = min(pairwise(ids), key=lambda p: self.ranks.get(p, len(self.ranks)))
             if pair not in self.ranks:
                 break  # no pair of this piece was ever merged
@@ -325,8 +357,10 @@ class BPETokenizer:
         """The text of ids; invalid UTF-8 (e.g. half a character) becomes U+FFFD."""
         # BEGIN SOLUTION
         # HINT: join the bytes of all ids first: one character may span several tokens.
+        # KEEP guided
         chunks = []
         for i in ids:
+        # END KEEP
             if not 0 <= i < len(self.vocab):
                 raise ValueError(f"id {i} is outside the vocabulary [0, {len(self.vocab)})")
             chunks.append(self.vocab[i])
@@ -343,16 +377,20 @@ class BPETokenizer:
         # BEGIN SOLUTION
         # HINT: keep a buffer; encode and drop only the pieces that more text cannot change.
         longest = max(map(len, self.special_tokens), default=1)
+        # KEEP guided
         held = ""
         for chunk in chunks:
             held += chunk
+        # END KEEP
             pieces = self._pieces(held)[:-1]
             done = sum(map(len, pieces))
             while pieces and done > len(held) - (longest - 1):  # may hold a cut special token
                 done -= len(pieces.pop())
+            # KEEP guided
             for piece in pieces:
                 yield from self._encode_piece(piece)
             held = held[done:]
+            # END KEEP
         yield from self.encode(held)
         # END SOLUTION
 
@@ -368,7 +406,9 @@ class BPETokenizer:
     def load(cls, path: str | Path) -> BPETokenizer:
         """The tokenizer that save(path) wrote."""
         # BEGIN SOLUTION
+        # KEEP guided
         state = json.loads(Path(path).read_text())
+        # END KEEP
         return cls([tuple(pair) for pair in state["merges"]], state["special_tokens"])
         # END SOLUTION
 
@@ -417,6 +457,7 @@ class CausalSelfAttention(nn.Module):
         # HINT: split c_attn's output into q, k, v, then each into heads: (B, nh, T, hs).
         # HINT: with a cache, query i of the new tokens sits at position start + i: it may see
         # HINT: keys 0 … start + i, a causal mask shifted right by start (tril(diagonal=start)).
+        # KEEP guided
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)  # 3 × (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -424,15 +465,20 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         dropout_p = self.dropout if self.training else 0.0
         if kv_cache is None:
+        # END KEEP
             y, _ = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        # KEEP guided
         else:
             start = kv_cache.length
             k, v = kv_cache.update(self.layer, k, v)  # (B, nh, start + T, hs)
+        # END KEEP
             mask = None
             if T > 1:  # a single new token may attend to everything cached
                 mask = torch.ones(T, start + T, dtype=torch.bool, device=x.device).tril(start)
             y, _ = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p)
+        # KEEP guided
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): the heads side by side again
+        # END KEEP
         return self.resid_dropout(self.c_proj(y))
         # END SOLUTION
 
@@ -505,7 +551,9 @@ class GPT(nn.Module):
             if isinstance(module, nn.Linear) and module.bias is not None:
                 nn.init.zeros_(module.bias)
         residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        # KEEP guided
         for block in self.h:
+        # END KEEP
             nn.init.normal_(block.attn.c_proj.weight, std=residual_std)
             nn.init.normal_(block.mlp.linear2.weight, std=residual_std)
         # END SOLUTION
@@ -518,19 +566,25 @@ class GPT(nn.Module):
         positions kv_cache.length … kv_cache.length + T − 1, and the cache grows by T.
         """
         # BEGIN SOLUTION
+        # KEEP guided
         B, T = idx.shape
         start = 0 if kv_cache is None else kv_cache.length
         if start + T > self.config.block_size:
+        # END KEEP
             raise ValueError(f"positions up to {start + T} exceed block_size "
                              f"{self.config.block_size}")
         pos = torch.arange(start, start + T, device=idx.device)  # (T,)
+        # KEEP guided
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         for block in self.h:
             x = block(x, kv_cache)  # (B, T, C)
         if kv_cache is not None:
             kv_cache.length += T
+        # END KEEP
         logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        # KEEP guided
         if targets is None:
+        # END KEEP
             return logits, None
         return logits, cross_entropy(logits.flatten(0, 1), targets.flatten())
         # END SOLUTION
@@ -558,17 +612,23 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
     # BEGIN SOLUTION
     # HINT: torch.topk(logits, k).indices are the k to keep: scatter True there into a mask.
     # HINT: for top-p, sort, softmax, cumsum; "mass before token i" is the cumsum minus p_i.
+    # KEEP guided
     if top_k is not None:
+    # END KEEP
         top = torch.topk(logits, min(top_k, logits.shape[-1])).indices  # (B, k): the last dim
         keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, top, True)  # (B, V)
         logits = logits.masked_fill(~keep, float("-inf"))
+    # KEEP guided
     if top_p is not None:
         sorted_logits, order = logits.sort(descending=True)  # (B, V), each row sorted
         probs = masked_softmax(sorted_logits)  # (B, V)
+    # END KEEP
         before = probs.cumsum(dim=-1) - probs  # (B, V): the mass of the more likely tokens
         drop_sorted = before >= top_p
+        # KEEP guided
         drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
         logits = logits.masked_fill(drop, float("-inf"))
+        # END KEEP
     return logits
     # END SOLUTION
 
@@ -583,11 +643,15 @@ def sample_next(logits: Tensor, temperature: float = 1.0, top_k: int | None = No
     """
     # BEGIN SOLUTION
     # HINT: temperature divides the logits *before* the softmax: T < 1 sharpens, T > 1 flattens.
+    # KEEP guided
     if temperature == 0:
+    # END KEEP
         return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
     logits = filter_logits(logits / temperature, top_k, top_p)  # (B, V)
     probs = masked_softmax(logits)  # (B, V)
+    # KEEP guided
     return torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+    # END KEEP
     # END SOLUTION
 
 
@@ -610,11 +674,13 @@ def generate(model: GPT, idx: Tensor, max_new_tokens: int, temperature: float = 
     # HINT: the prefill must leave room: crop the prompt to block_size, and start a new cache
     # HINT: (a prefill of the cropped context) whenever the next token would not fit; between
     # HINT: prefills the cache holds every token but the one sampled last.
+    # KEEP guided
     was_training = model.training
     model.eval()
     block_size = model.config.block_size
     cache = None
     for _ in range(max_new_tokens):
+    # END KEEP
         if not use_cache:
             logits, _ = model(idx[:, -block_size:])
         elif cache is None or cache.length == block_size:  # the prefill
@@ -622,9 +688,11 @@ def generate(model: GPT, idx: Tensor, max_new_tokens: int, temperature: float = 
             logits, _ = model(idx[:, -block_size:], kv_cache=cache)
         else:  # the cache holds every token but the one sampled last
             logits, _ = model(idx[:, -1:], kv_cache=cache)
+        # KEEP guided
         idx = torch.cat((idx, sample_next(logits[:, -1], temperature, top_k, top_p, generator)),
                         dim=1)  # (B, T + 1)
     model.train(was_training)
+    # END KEEP
     return idx
     # END SOLUTION
 
@@ -651,10 +719,14 @@ class KVCache:
         """Append k, v (B, nh, T, hs) to the layer's cache; return all of them
         (B, nh, length + T, hs), oldest first."""
         # BEGIN SOLUTION
+        # KEEP guided
         if self.keys[layer] is not None:
+        # END KEEP
             k = torch.cat((self.keys[layer], k), dim=2)  # (B, nh, length + T, hs)
             v = torch.cat((self.values[layer], v), dim=2)  # (B, nh, length + T, hs)
+        # KEEP guided
         self.keys[layer], self.values[layer] = k, v
+        # END KEEP
         return k, v
         # END SOLUTION
 
@@ -702,14 +774,20 @@ class EpochLoader:
         # BEGIN SOLUTION
         # HINT: this process's slice of step `position` starts at (position·world_size + rank)·
         # HINT: batch_size in the epoch's order; compute the order once per epoch.
+        # KEEP guided
         if self.position == self.steps_per_epoch:
+        # END KEEP
             self.epoch, self.position = self.epoch + 1, 0
+        # KEEP guided
         if self.position == 0:
             self._order = self.order(self.epoch)
+        # END KEEP
         start = (self.position * self.world_size + self.rank) * self.batch_size
+        # KEEP guided
         indices = self._order[start:start + self.batch_size]
         self.position += 1
         if isinstance(self.dataset, tuple):
+        # END KEEP
             return tuple(part[indices] for part in self.dataset)
         return self.dataset[indices]
         # END SOLUTION
@@ -723,7 +801,9 @@ class EpochLoader:
     def load_state_dict(self, state: dict) -> None:
         """Continue from a state_dict(): the next batch is the one it pointed at."""
         # BEGIN SOLUTION
+        # KEEP guided
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        # END KEEP
         self._order = self.order(self.epoch)
         # END SOLUTION
 
@@ -736,11 +816,13 @@ def language_model_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> tuple
     Under bf16 autocast the sum is taken in float32 (the loss is a float32 tensor).
     """
     # BEGIN SOLUTION
+    # KEEP guided
     inputs, targets = batch
     logits = model(inputs)
     if isinstance(logits, tuple):
         logits = logits[0]
     if logits.dtype == torch.bfloat16:  # autocast: sum the losses in float32
+    # END KEEP
         logits = logits.float()
     loss = cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="sum")
     return loss, int((targets != -100).sum())
@@ -818,6 +900,7 @@ class Trainer:
         # BEGIN SOLUTION
         # HINT: backpropagate each micro-batch's sum right away (its graph is freed), and scale
         # HINT: the accumulated gradients once at the end, when the total count is known.
+        # KEEP guided
         self.model.train()
         total, count = 0.0, 0
         for micro in range(self.config.accumulation_steps):
@@ -826,6 +909,7 @@ class Trainer:
             quiet = self.distributed and not last
             with self.model.no_sync() if quiet else contextlib.nullcontext():
                 loss, n = self._forward(self.train_loader.next_batch())
+        # END KEEP
                 loss.backward()
             total, count = total + float(loss.detach()), count + n
         world = 1
@@ -835,6 +919,7 @@ class Trainer:
             total, count, world = float(stats[0]), int(stats[1]), dist.get_world_size()
         # DDP averages gradients over the processes: multiplying by world makes that a sum
         scale = world / max(count, 1)
+        # KEEP guided
         for p in self.parameters():
             if p.grad is not None:
                 p.grad.mul_(scale)
@@ -845,6 +930,7 @@ class Trainer:
             self.scheduler.step()
         self.optimizer.zero_grad()  # set_to_none=True by default: the gradients are freed
         self.step += 1
+        # END KEEP
         return total / max(count, 1)
         # END SOLUTION
 
@@ -853,10 +939,12 @@ class Trainer:
         """The token-mean loss over val_batches, in eval mode (train mode restored after); 0.0
         when they count no target."""
         # BEGIN SOLUTION
+        # KEEP guided
         self.model.eval()
         total, count = 0.0, 0
         for batch in self.val_batches:
             loss, n = self._forward(batch)
+        # END KEEP
             total, count = total + float(loss), count + n
         self.model.train()
         return total / max(count, 1)
@@ -871,27 +959,35 @@ class Trainer:
         ("training", in steps) starts at self.step and shows the latest losses.
         """
         # BEGIN SOLUTION
+        # KEEP guided
         config, started = self.config, time.monotonic()
         bar = tqdm(total=steps, initial=self.step, desc="training", unit="step",
                    disable=not (config.progress and self.is_main))
         while self.step < steps:
+        # END KEEP
             lr = self.optimizer.param_groups[0]["lr"]  # the rate this step uses
+            # KEEP guided
             loss = self.train_step()
             done = self.step == steps
             row = {"step": self.step, "loss": loss, "lr": lr,
                    "seconds": time.monotonic() - started}
+            # END KEEP
             if self.val_batches and config.eval_every and (self.step % config.eval_every == 0
                                                            or done):
                 row["val_loss"] = self.evaluate()
+            # KEEP guided
             if "val_loss" in row or self.step % config.log_every == 0 or done:
                 self.history.append(row)
                 self._log(row)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k.endswith("loss")})
+            # END KEEP
             if config.checkpoint_path and (done or config.checkpoint_every
                                            and self.step % config.checkpoint_every == 0):
                 self.save_checkpoint(config.checkpoint_path)
+            # KEEP guided
             bar.update(1)
         bar.close()
+        # END KEEP
         return self.history
         # END SOLUTION
 
@@ -928,16 +1024,22 @@ def save_atomically(obj, path: str | os.PathLike) -> None:
     # BEGIN SOLUTION
     # HINT: the temporary file must be in the same directory: a rename across file systems is
     # HINT: a copy, not atomic.
+    # KEEP guided
     path = Path(path)
+    # END KEEP
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # KEEP guided
     try:
+    # END KEEP
         with open(temporary, "wb") as file:
             torch.save(obj, file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
+    # KEEP guided
     finally:
         temporary.unlink(missing_ok=True)
+    # END KEEP
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -949,7 +1051,9 @@ def save_atomically(obj, path: str | os.PathLike) -> None:
 def rng_state() -> dict:
     """Every global random state: Python's random, NumPy's and torch's, as tensors and lists."""
     # BEGIN SOLUTION
+    # KEEP guided
     kind, keys, position, has_gauss, gauss = np.random.get_state()
+    # END KEEP
     return {"python": random.getstate(), "torch": torch.get_rng_state(),
             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss]}
     # END SOLUTION
@@ -958,7 +1062,9 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     """Restore what rng_state() returned."""
     # BEGIN SOLUTION
+    # KEEP guided
     kind, keys, position, has_gauss, gauss = state["numpy"]
+    # END KEEP
     np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
     random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in state["python"]))
     torch.set_rng_state(state["torch"])
@@ -975,19 +1081,27 @@ def trainer_state(trainer: Trainer) -> dict:
     # HINT: your phase-3 optimizers have no state_dict(): store optimizer.state by the
     # HINT: parameter's index (tensors as keys do not survive a reload) and the groups'
     # HINT: hyperparameters; a scheduler without state_dict() is its __dict__ minus the optimizer.
+    # KEEP guided
     params = trainer.parameters()
+    # END KEEP
     optimizer = {"state": [trainer.optimizer.state.get(p) for p in params],
                  "param_groups": [{k: v for k, v in group.items() if k != "params"}
                                   for group in trainer.optimizer.param_groups]}
+    # KEEP guided
     scheduler = trainer.scheduler
     if hasattr(scheduler, "state_dict"):  # torch's schedulers
+    # END KEEP
         scheduler = scheduler.state_dict()
+    # KEEP guided
     elif scheduler is not None:
+    # END KEEP
         scheduler = {k: v for k, v in vars(scheduler).items() if k != "optimizer"}
+    # KEEP guided
     return {"model": trainer.raw_model.state_dict(), "optimizer": optimizer,
             "scheduler": scheduler, "rng": rng_state(),
             "data": trainer.train_loader.state_dict(), "step": trainer.step,
             "history": trainer.history}
+    # END KEEP
     # END SOLUTION
 
 
@@ -996,18 +1110,28 @@ def load_trainer_state(trainer: Trainer, state: dict) -> None:
     ValueError when its optimizer's parameters or groups do not match the state's."""
     # BEGIN SOLUTION
     trainer.raw_model.load_state_dict(state["model"])
+    # KEEP guided
     for p, saved in zip(trainer.parameters(), state["optimizer"]["state"], strict=True):
+    # END KEEP
         if saved is not None:
             trainer.optimizer.state[p] = saved
+    # KEEP guided
     for group, saved in zip(trainer.optimizer.param_groups, state["optimizer"]["param_groups"],
                             strict=True):
+    # END KEEP
         group.update(saved)
+    # KEEP guided
     if hasattr(trainer.scheduler, "load_state_dict"):
+    # END KEEP
         trainer.scheduler.load_state_dict(state["scheduler"])
+    # KEEP guided
     elif trainer.scheduler is not None:
+    # END KEEP
         vars(trainer.scheduler).update(state["scheduler"])
+    # KEEP guided
     set_rng_state(state["rng"])
     trainer.train_loader.load_state_dict(state["data"])
+    # END KEEP
     trainer.step, trainer.history = state["step"], list(state["history"])
     # END SOLUTION
 
@@ -1098,8 +1222,10 @@ class Seq2SeqTransformer(nn.Module):
     def encode(self, src: Tensor, src_padding_mask: Tensor | None = None) -> Tensor:
         """src (B, S) int64 → memory (B, S, d_model)."""
         # BEGIN SOLUTION
+        # KEEP guided
         x = self.embed(src, self.src_embed)  # (B, S, d_model)
         for layer in self.encoder_layers:
+        # END KEEP
             x = layer(x, src_key_padding_mask=src_padding_mask)  # (B, S, d_model)
         return x if self.encoder_norm is None else self.encoder_norm(x)
         # END SOLUTION
@@ -1109,12 +1235,16 @@ class Seq2SeqTransformer(nn.Module):
         """tgt (B, T) int64, memory (B, S, d_model) → logits (B, T, tgt_vocab_size)."""
         # BEGIN SOLUTION
         # HINT: the source padding mask hides padded *memory* positions in cross-attention.
+        # KEEP guided
         x = self.embed(tgt, self.tgt_embed)  # (B, T, d_model)
         for layer in self.decoder_layers:
+        # END KEEP
             x = layer(x, memory, tgt_key_padding_mask=tgt_padding_mask,
                       memory_key_padding_mask=src_padding_mask, tgt_is_causal=True)
+        # KEEP guided
         if self.decoder_norm is not None:
             x = self.decoder_norm(x)  # (B, T, d_model)
+        # END KEEP
         return self.head(x)  # (B, T, tgt_vocab_size)
         # END SOLUTION
 
@@ -1122,7 +1252,9 @@ class Seq2SeqTransformer(nn.Module):
                 tgt_padding_mask: Tensor | None = None) -> Tensor:
         """src (B, S), tgt (B, T) → logits (B, T, tgt_vocab_size): decode(tgt, encode(src))."""
         # BEGIN SOLUTION
+        # KEEP guided
         memory = self.encode(src, src_padding_mask)  # (B, S, d_model)
+        # END KEEP
         return self.decode(tgt, memory, src_padding_mask, tgt_padding_mask)
         # END SOLUTION
 
@@ -1143,6 +1275,7 @@ def greedy_decode(model: Seq2SeqTransformer, src: Tensor, max_len: int, bos: int
     # BEGIN SOLUTION
     # HINT: encode once, then call decode on the whole prefix at every step and read the
     # HINT: logits of its last position.
+    # KEEP guided
     was_training = model.training
     model.eval()
     memory = model.encode(src, src_padding_mask)  # (B, S, d_model)
@@ -1150,8 +1283,11 @@ def greedy_decode(model: Seq2SeqTransformer, src: Tensor, max_len: int, bos: int
     finished = src.new_zeros(src.shape[0], dtype=torch.bool)  # (B,)
     for _ in range(max_len):
         logits = model.decode(ys, memory, src_padding_mask)[:, -1]  # (B, V)
+    # END KEEP
         token = logits.argmax(dim=-1).masked_fill(finished, eos)  # (B,)
+        # KEEP guided
         ys = torch.cat((ys, token[:, None]), dim=1)  # (B, t + 1)
+        # END KEEP
         finished |= token == eos
         if finished.all():
             break
@@ -1187,8 +1323,11 @@ def beam_search(model: Seq2SeqTransformer, src: Tensor, beam_width: int, max_len
     # BEGIN SOLUTION
     # HINT: a hypothesis's log-probability is the SUM of its tokens' log-probabilities: add
     # HINT: each step's log_softmax to the running total before choosing the top beam_width.
+    # KEEP guided
     if beam_width < 1:
+    # END KEEP
         raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    # KEEP guided
     was_training = model.training
     model.eval()
     memory = model.encode(src[None])  # (1, S, d_model)
@@ -1198,8 +1337,10 @@ def beam_search(model: Seq2SeqTransformer, src: Tensor, beam_width: int, max_len
     for _ in range(max_len):
         logits = model.decode(beams, memory.expand(len(beams), -1, -1))[:, -1]  # (k, V)
         vocab = logits.shape[-1]
+    # END KEEP
         candidates = (log_probs[:, None] + logits.log_softmax(dim=-1)).flatten()  # (k·V,)
         best = candidates.topk(min(beam_width, candidates.numel()))
+        # KEEP guided
         origin, token = best.indices // vocab, best.indices % vocab  # (k,), (k,)
         beams = torch.cat((beams[origin], token[:, None]), dim=1)  # (k, t + 1)
         log_probs = best.values  # (k,)
@@ -1209,11 +1350,14 @@ def beam_search(model: Seq2SeqTransformer, src: Tensor, beam_width: int, max_len
         if len(beams) == 0:
             break
     hypotheses = finished + list(zip(beams, log_probs, strict=True))
+    # END KEEP
     hypotheses.sort(key=lambda h: float(h[1]) / length_penalty_factor(len(h[0]) - 1,
                                                                       length_penalty),
                     reverse=True)
+    # KEEP guided
     model.train(was_training)
     return [(tokens, float(log_prob)) for tokens, log_prob in hypotheses[:beam_width]]
+    # END KEEP
     # END SOLUTION
 
 
@@ -1245,6 +1389,7 @@ def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequen
     # HINT: clip each hypothesis n-gram's count by its count in THAT hypothesis's reference.
     if smooth not in ("exp", "none"):
         raise ValueError(f"smooth should be 'exp' or 'none', got {smooth!r}")
+    # KEEP guided
     matches, totals = [0] * max_order, [0] * max_order
     hyp_length = ref_length = 0
     # strict: lists of different lengths raise ValueError instead of dropping sentences
@@ -1252,19 +1397,24 @@ def corpus_bleu(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequen
         hyp_length, ref_length = hyp_length + len(hypothesis), ref_length + len(reference)
         for n in range(1, max_order + 1):
             hyp_counts, ref_counts = ngram_counts(hypothesis, n), ngram_counts(reference, n)
+    # END KEEP
             matches[n - 1] += sum(min(c, ref_counts[g]) for g, c in hyp_counts.items())
             totals[n - 1] += max(len(hypothesis) - n + 1, 0)
     if not any(matches) or not all(totals):  # (no match also covers empty hypotheses)
         return 0.0
     brevity = 1.0 if hyp_length >= ref_length else math.exp(1 - ref_length / hyp_length)
+    # KEEP guided
     log_precision, halvings = 0.0, 0
     for matched, total in zip(matches, totals, strict=True):
         if matched == 0:
+    # END KEEP
             if smooth == "none":
                 return 0.0
             halvings += 1
             matched = 1 / 2 ** halvings
+        # KEEP guided
         log_precision += math.log(matched / total)
+        # END KEEP
     return 100 * brevity * math.exp(log_precision / max_order)
     # END SOLUTION
 
@@ -1290,10 +1440,12 @@ def selective_scan_sequential(x: Tensor, delta: Tensor, A: Tensor, B: Tensor,
     x, delta (B, L, D); A (D, N); B, C (B, L, N). The loop runs L steps on (B, D, N) states.
     """
     # BEGIN SOLUTION
+    # KEEP guided
     batch, length, channels = x.shape
     h = x.new_zeros(batch, channels, A.shape[1])  # (B, D, N)
     ys = []
     for t in range(length):
+    # END KEEP
         decay = torch.exp(delta[:, t, :, None] * A)  # (B, D, N)
         drive = (delta[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]  # (B, D, N)
         h = decay * h + drive  # (B, D, N)
@@ -1415,18 +1567,24 @@ class MambaBlock(nn.Module):
         """The S4D-real A_log, D = 1 and the dt_proj bias of the class docstring."""
         # BEGIN SOLUTION
         # HINT: softplus⁻¹(y) = y + log(1 − e^(−y)) = y + log(−expm1(−y)), exact for small y.
+        # KEEP guided
         states = torch.arange(1, self.d_state + 1, dtype=self.A_log.dtype)  # (N,)
+        # END KEEP
         self.A_log.copy_(torch.log(states).repeat(self.d_inner, 1))  # (E, N)
+        # KEEP guided
         self.D.fill_(1.0)
         log_dt = torch.empty(self.d_inner).uniform_(math.log(self.dt_min), math.log(self.dt_max))
         dt = torch.exp(log_dt)  # (E,) log-uniform in [dt_min, dt_max]
+        # END KEEP
         self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
         # END SOLUTION
 
     def selective_parameters(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(Δ, A, B, C) from the conv output x (..., E): Δ (..., E) > 0, A (E, N), B, C (..., N)."""
         # BEGIN SOLUTION
+        # KEEP guided
         dt, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        # END KEEP
         delta = F.softplus(self.dt_proj(dt))  # (..., E)
         return delta, -torch.exp(self.A_log), B, C
         # END SOLUTION
@@ -1434,12 +1592,18 @@ class MambaBlock(nn.Module):
     def forward(self, u: Tensor) -> Tensor:
         """u (B, L, d_model) → (B, L, d_model), causal: output t depends on u_0 … u_t only."""
         # BEGIN SOLUTION
+        # KEEP guided
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, L, E) each
+        # END KEEP
         x = F.pad(x.transpose(1, 2), (self.d_conv - 1, 0))  # (B, E, d_conv − 1 + L)
+        # KEEP guided
         x = F.silu(self.conv1d(x).transpose(1, 2))  # (B, L, E)
         delta, A, B, C = self.selective_parameters(x)
+        # END KEEP
         y = selective_scan_parallel(x, delta, A, B, C) + self.D * x  # (B, L, E)
+        # KEEP guided
         return self.out_proj(y * F.silu(z))  # (B, L, d_model)
+        # END KEEP
         # END SOLUTION
 
     def step(self, u: Tensor, state: tuple[Tensor, Tensor] | None = None
@@ -1451,17 +1615,23 @@ class MambaBlock(nn.Module):
         new tensors: the given state is not changed.
         """
         # BEGIN SOLUTION
+        # KEEP guided
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, E) each
         if state is None:
             state = (x.new_zeros(*x.shape, self.d_conv - 1),
                      x.new_zeros(*x.shape, self.d_state))
         conv, h = state
         window = torch.cat((conv, x[:, :, None]), dim=-1)  # (B, E, d_conv)
+        # END KEEP
         x = F.silu((window * self.conv1d.weight[:, 0]).sum(-1) + self.conv1d.bias)  # (B, E)
+        # KEEP guided
         delta, A, B, C = self.selective_parameters(x)
+        # END KEEP
         h = torch.exp(delta[..., None] * A) * h + (delta * x)[..., None] * B[:, None]  # (B, E, N)
         y = (h * C[:, None]).sum(-1) + self.D * x  # (B, E)
+        # KEEP guided
         return self.out_proj(y * F.silu(z)), (window[:, :, 1:], h)
+        # END KEEP
         # END SOLUTION
 
 
@@ -1496,7 +1666,9 @@ class MambaLayer(nn.Module):
     def step(self, x: Tensor, state=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One token x (B, d_model) → (output (B, d_model), the mixer's new state)."""
         # BEGIN SOLUTION
+        # KEEP guided
         y, state = self.mixer.step(self.norm(x), state)
+        # END KEEP
         return x + y, state
         # END SOLUTION
 
@@ -1533,21 +1705,29 @@ class MambaLM(nn.Module):
     def forward(self, idx: Tensor) -> Tensor:
         """idx (B, T) → logits (B, T, V)."""
         # BEGIN SOLUTION
+        # KEEP guided
         x = self.embedding(idx)  # (B, T, d_model)
         for layer in self.layers:
             x = layer(x)
+        # END KEEP
         return self.lm_head(self.norm_f(x))  # (B, T, V)
         # END SOLUTION
 
     def step(self, idx: Tensor, states: list | None = None) -> tuple[Tensor, list]:
         """One token per row, idx (B,) → (logits (B, V), the layers' new states)."""
         # BEGIN SOLUTION
+        # KEEP guided
         x = self.embedding(idx)  # (B, d_model)
+        # END KEEP
         states = states or [None] * len(self.layers)
+        # KEEP guided
         new_states = []
         for layer, state in zip(self.layers, states, strict=True):
+        # END KEEP
             x, state = layer.step(x, state)
+            # KEEP guided
             new_states.append(state)
+            # END KEEP
         return self.lm_head(self.norm_f(x)), new_states
         # END SOLUTION
 
@@ -1587,11 +1767,15 @@ class SentimentClassifier(nn.Module):
     def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:
         """idx (B, T), lengths (B,) → logits (B, num_classes)."""
         # BEGIN SOLUTION
+        # KEEP guided
         x = self.embedding(idx)  # (B, T, d_model)
         for layer in self.layers:
             x = layer(x)
         h = self.norm_f(x)  # (B, T, d_model)
+        # END KEEP
         real = torch.arange(idx.shape[1], device=idx.device) < lengths[:, None]  # (B, T)
         pooled = (h * real[..., None]).sum(1) / lengths[:, None].to(h.dtype)  # (B, d_model)
+        # KEEP guided
         return self.head(self.drop(pooled))  # (B, num_classes)
+        # END KEEP
         # END SOLUTION

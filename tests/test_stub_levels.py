@@ -18,9 +18,8 @@ from grader import registry, stubgen
 
 PHASES = [p for p in registry.phases().values() if (stubgen.SOLUTIONS / p.filename).exists()]
 # guided keeps at least this many more code lines in function bodies than standard, per phase
-# (measured: 0: +24, 1: +46, 2: +25, 3: +63, 4: +14, 5: +41, 7: +44, 8: +18). Phase 6 is not
-# marked yet (its sections were being rewritten): raise its floor when it is.
-GUIDED_EXTRA_LINES = {0: 20, 1: 35, 2: 20, 3: 50, 4: 10, 5: 30, 6: 0, 7: 35, 8: 15}
+# (measured: 0: +24, 1: +46, 2: +25, 3: +63, 4: +14, 5: +41, 6: +235, 7: +44, 8: +18).
+GUIDED_EXTRA_LINES = {0: 20, 1: 35, 2: 20, 3: 50, 4: 10, 5: 30, 6: 200, 7: 35, 8: 15}
 
 
 @dataclass(frozen=True)

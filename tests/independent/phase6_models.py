@@ -1,4 +1,4 @@
-"""Phase 6 (sections 6.1 – 6.6), written independently of the reference from the stubs alone.
+"""Phase 6, written independently of the reference from the stubs alone.
 
 Other routes than the obvious ones: BPE training keeps its pair counts in buckets by count (the
 top count only falls, so a pointer walks down) instead of a heap; encoding caches each piece;
@@ -6,6 +6,13 @@ encode_iterable commits text by where the special-token scan is final; the causa
 by comparing positions; top-p measures the mass before a token by a shifted cumulative sum;
 GPT-2's init goes by parameter name; the RNG states travel as tensors and dicts (NumPy's
 non-legacy state); checkpoints copy every tensor so a kept state_dict never drifts.
+
+Part 2 (6.7 – 6.11): the decoder's causal mask is an explicit tgt_mask; greedy decoding writes
+into an eos-filled buffer; beam search keeps Python hypotheses and takes the global top-k from
+each row's own top-k; BLEU counts every order in one Counter and clips by Counter intersection;
+the associative scan is an odd–even recursion (work-efficient) instead of Hillis–Steele; the
+causal conv is an unfold of the left-padded input; softplus is logaddexp(x, 0); pooling is one
+einsum with per-row weights 1/length.
 """
 
 from __future__ import annotations
@@ -26,12 +33,20 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .phase2_attention import scaled_dot_product_attention
+from .phase2_attention import SinusoidalPositionalEncoding, scaled_dot_product_attention
 from .phase3_optim import clip_grad_norm_, cross_entropy
-from .phase4_blocks import GELU, LayerNorm, PositionwiseFeedForward
+from .phase4_blocks import (
+    GELU,
+    LayerNorm,
+    PositionwiseFeedForward,
+    RMSNorm,
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 
 # ---- 6.1 Tokenizers ----
 
@@ -913,3 +928,553 @@ def load_trainer_state(trainer: Trainer, state: dict) -> None:
     trainer.train_loader.load_state_dict(state["loader"])
     trainer.step = int(state["step"])
     trainer.history = _copied(state["history"])
+
+
+# ---- 6.7 The encoder-decoder Transformer ----
+
+
+@dataclass
+class Seq2SeqConfig:
+    """The size of an encoder–decoder Transformer."""
+
+    src_vocab_size: int = 32
+    tgt_vocab_size: int = 32
+    d_model: int = 64
+    nhead: int = 4
+    num_encoder_layers: int = 2
+    num_decoder_layers: int = 2
+    dim_feedforward: int = 256
+    dropout: float = 0.1
+    activation: str = "relu"
+    norm_first: bool = False
+    max_len: int = 512
+
+
+def _not_later(rows: int, cols: int, device: torch.device) -> Tensor:
+    """(rows, cols) bool: query i may see key j iff j ≤ i."""
+    return torch.arange(cols, device=device)[None, :] <= torch.arange(rows, device=device)[:, None]
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Scaled embeddings + sinusoidal positions, encoder and decoder stacks, final norms, head."""
+
+    def __init__(self, config: Seq2SeqConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.d_model
+        self.src_embed = nn.Embedding(config.src_vocab_size, width)
+        self.tgt_embed = nn.Embedding(config.tgt_vocab_size, width)
+        self.positional = SinusoidalPositionalEncoding(width, config.max_len)
+        self.dropout = nn.Dropout(config.dropout)
+        shape = dict(
+            d_model=width,
+            nhead=config.nhead,
+            dim_feedforward=config.dim_feedforward,
+            dropout=config.dropout,
+            activation=config.activation,
+            norm_first=config.norm_first,
+        )
+        self.encoder_layers = nn.ModuleList(
+            [TransformerEncoderLayer(**shape) for _ in range(config.num_encoder_layers)]
+        )
+        self.decoder_layers = nn.ModuleList(
+            [TransformerDecoderLayer(**shape) for _ in range(config.num_decoder_layers)]
+        )
+        self.encoder_norm = LayerNorm(width) if config.norm_first else None
+        self.decoder_norm = LayerNorm(width) if config.norm_first else None
+        self.head = nn.Linear(width, config.tgt_vocab_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform on every matrix (embeddings included); vectors keep their init."""
+        for _, weight in self.named_parameters():
+            if weight.ndim >= 2:
+                nn.init.xavier_uniform_(weight)
+
+    def embed(self, ids: Tensor, table: nn.Embedding) -> Tensor:
+        """ids (B, T) → dropout(E[ids]·√d_model + PE[0 … T−1]) (B, T, d_model)."""
+        scaled = table(ids) * self.config.d_model**0.5  # (B, T, d_model)
+        return self.dropout(self.positional(scaled))
+
+    def encode(self, src: Tensor, src_padding_mask: Tensor | None = None) -> Tensor:
+        """src (B, S) → memory (B, S, d_model)."""
+        h = self.embed(src, self.src_embed)  # (B, S, d_model)
+        for layer in self.encoder_layers:
+            h = layer(h, src_key_padding_mask=src_padding_mask)
+        return h if self.encoder_norm is None else self.encoder_norm(h)
+
+    def decode(
+        self,
+        tgt: Tensor,
+        memory: Tensor,
+        src_padding_mask: Tensor | None = None,
+        tgt_padding_mask: Tensor | None = None,
+    ) -> Tensor:
+        """tgt (B, T), memory (B, S, d_model) → logits (B, T, tgt_vocab_size)."""
+        h = self.embed(tgt, self.tgt_embed)  # (B, T, d_model)
+        causal = _not_later(tgt.shape[1], tgt.shape[1], tgt.device)  # (T, T)
+        for layer in self.decoder_layers:
+            h = layer(
+                h,
+                memory,
+                tgt_mask=causal,
+                tgt_key_padding_mask=tgt_padding_mask,
+                memory_key_padding_mask=src_padding_mask,
+            )
+        if self.decoder_norm is not None:
+            h = self.decoder_norm(h)
+        return self.head(h)  # (B, T, V)
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_padding_mask: Tensor | None = None,
+        tgt_padding_mask: Tensor | None = None,
+    ) -> Tensor:
+        """decode(tgt, encode(src)) with the masks."""
+        memory = self.encode(src, src_padding_mask)
+        return self.decode(tgt, memory, src_padding_mask, tgt_padding_mask)
+
+
+# ---- 6.8 Decoding and BLEU ----
+
+
+@contextlib.contextmanager
+def _evaluating(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside, the caller's mode (train or eval) back afterwards, even on errors."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+@torch.no_grad()
+def greedy_decode(
+    model: Seq2SeqTransformer,
+    src: Tensor,
+    max_len: int,
+    bos: int,
+    eos: int,
+    src_padding_mask: Tensor | None = None,
+) -> Tensor:
+    """src (B, S) → (B, 1 + n): bos, then the argmax token after every prefix, eos-filled."""
+    with _evaluating(model):
+        memory = model.encode(src, src_padding_mask)  # (B, S, d_model)
+        rows = src.shape[0]
+        # one buffer pre-filled with eos: a finished row needs no extra writes
+        out = torch.full((rows, 1 + max_len), eos, dtype=torch.long, device=src.device)
+        out[:, 0] = bos
+        done = torch.zeros(rows, dtype=torch.bool, device=src.device)
+        written = 0
+        while written < max_len and not bool(done.all()):
+            logits = model.decode(out[:, : written + 1], memory, src_padding_mask)[:, -1]  # (B, V)
+            choice = logits.argmax(dim=-1)  # (B,)
+            out[:, written + 1] = torch.where(done, torch.full_like(choice, eos), choice)
+            done = done | (choice == eos)
+            written += 1
+        return out[:, : written + 1].clone()
+
+
+def length_penalty_factor(length: int, alpha: float) -> float:
+    """((5 + |Y|) / 6)^α."""
+    if alpha == 0:
+        return 1.0
+    return math.exp(alpha * math.log((5 + length) / 6))
+
+
+@dataclass
+class _Hypothesis:
+    tokens: list[int]
+    log_prob: float
+
+    def score(self, alpha: float) -> float:
+        return self.log_prob / length_penalty_factor(len(self.tokens) - 1, alpha)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2SeqTransformer,
+    src: Tensor,
+    beam_width: int,
+    max_len: int,
+    bos: int,
+    eos: int,
+    length_penalty: float = 0.0,
+) -> list[tuple[Tensor, float]]:
+    """Up to beam_width (tokens, log p) for one source, best GNMT score first."""
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, got {beam_width}")
+    with _evaluating(model):
+        memory = model.encode(src[None])  # (1, S, d_model)
+        live = [_Hypothesis([bos], 0.0)]
+        finished: list[_Hypothesis] = []
+        for _ in range(max_len):
+            if not live:
+                break
+            prefixes = torch.tensor([h.tokens for h in live], device=src.device)  # (n, t)
+            logits = model.decode(prefixes, memory.expand(len(live), -1, -1))[:, -1]  # (n, V)
+            totals = torch.tensor([h.log_prob for h in live], dtype=torch.float64)
+            totals = totals[:, None] + F.log_softmax(logits.double(), dim=-1).cpu()  # (n, V)
+            # the global top beam_width lies within every row's own top beam_width
+            per_row = min(beam_width, totals.shape[1])
+            row_best, row_tokens = totals.topk(per_row, dim=1)  # (n, per_row)
+            keep = min(beam_width, row_best.numel())
+            _, flat = row_best.flatten().topk(keep)
+            survivors = []
+            for k in flat.tolist():
+                parent, slot = divmod(k, per_row)
+                token = int(row_tokens[parent, slot])
+                grown = _Hypothesis([*live[parent].tokens, token], float(row_best[parent, slot]))
+                (finished if token == eos else survivors).append(grown)
+            live = survivors
+        pool = sorted(finished + live, key=lambda h: h.score(length_penalty), reverse=True)
+        return [
+            (torch.tensor(h.tokens, dtype=torch.long, device=src.device), h.log_prob)
+            for h in pool[:beam_width]
+        ]
+
+
+def ngram_counts(tokens: Sequence[str], n: int) -> Counter[tuple[str, ...]]:
+    """Occurrences of every run of n consecutive tokens."""
+    items = list(tokens)
+    return (
+        Counter(zip(*(items[shift:] for shift in range(n)), strict=False)) if n > 0 else Counter()
+    )
+
+
+def _all_orders(tokens: Sequence[str], max_order: int) -> Counter[tuple[str, ...]]:
+    """Every n-gram of orders 1 … max_order in one Counter (the key's length is its order)."""
+    items = tuple(tokens)
+    return Counter(
+        items[start : start + order]
+        for start in range(len(items))
+        for order in range(1, min(max_order, len(items) - start) + 1)
+    )
+
+
+def corpus_bleu(
+    hypotheses: Sequence[Sequence[str]],
+    references: Sequence[Sequence[str]],
+    max_order: int = 4,
+    smooth: str = "exp",
+) -> float:
+    """100 · BP · geometric mean of the corpus-level clipped n-gram precisions."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    if smooth not in ("exp", "none"):
+        raise ValueError(f"smooth must be 'exp' or 'none', got {smooth!r}")
+    matched = [0] * (max_order + 1)  # index = order
+    possible = [0] * (max_order + 1)
+    hyp_length = ref_length = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        hyp_length += len(hyp)
+        ref_length += len(ref)
+        # Counter & Counter keeps min(count_hyp, count_ref) per n-gram: the clipping
+        for gram, count in (_all_orders(hyp, max_order) & _all_orders(ref, max_order)).items():
+            matched[len(gram)] += count
+        for order in range(1, max_order + 1):
+            possible[order] += max(len(hyp) - order + 1, 0)
+    if hyp_length == 0 or sum(matched) == 0:
+        return 0.0
+    log_sum, halvings = 0.0, 0
+    for order in range(1, max_order + 1):
+        if possible[order] == 0:
+            return 0.0
+        if matched[order]:
+            log_sum += math.log(matched[order]) - math.log(possible[order])
+        elif smooth == "none":
+            return 0.0
+        else:
+            halvings += 1
+            log_sum -= halvings * math.log(2) + math.log(possible[order])
+    brevity = 0.0 if hyp_length >= ref_length else 1.0 - ref_length / hyp_length
+    return 100.0 * math.exp(brevity + log_sum / max_order)
+
+
+# ---- 6.9 The selective scan ----
+
+
+def _decays_and_drives(x: Tensor, delta: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
+    """a = exp(Δ A), b = (Δ x) B: each step's affine map h ↦ a h + b, (B, L, D, N) each."""
+    decay = torch.exp(delta[..., None] * A)  # (B, L, D, N)
+    drive = (delta * x)[..., None] * B[:, :, None, :]  # (B, L, D, N)
+    return decay, drive
+
+
+def selective_scan_sequential(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
+    """h_t = exp(Δ_t A) ⊙ h_{t−1} + (Δ_t x_t) B_t, y_t = C_t · h_t, one step at a time."""
+    decay, drive = _decays_and_drives(x, delta, A, B)
+    state = torch.zeros_like(drive[:, 0])  # (B, D, N)
+    outputs = []
+    for t in range(x.shape[1]):
+        state = decay[:, t] * state + drive[:, t]
+        outputs.append(torch.einsum("bdn,bn->bd", state, C[:, t]))  # (B, D)
+    if not outputs:
+        return x.new_zeros(x.shape)
+    return torch.stack(outputs, dim=1)  # (B, L, D)
+
+
+SCAN_CHUNK = 32
+
+
+def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """(a₂, b₂) ∘ (a₁, b₁) = (a₂ a₁, a₂ b₁ + b₂): `earlier` first, then `later`."""
+    a_first, b_first = earlier
+    a_then, b_then = later
+    return a_then * a_first, torch.addcmul(b_then, a_then, b_first)
+
+
+def _interleave(evens: Tensor, odds: Tensor) -> Tensor:
+    """Positions 0, 2, 4, … from evens and 1, 3, … from odds, along dim 0."""
+    pairs = odds.shape[0]
+    woven = torch.stack((evens[:pairs], odds), dim=1).flatten(0, 1)
+    return torch.cat((woven, evens[pairs:]), dim=0)
+
+
+def _odd_even_scan(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Inclusive scan along dim 0 by odd–even recursion: combine neighbours, scan the pairs,
+    then fill in the even positions. Work O(L), depth 2 log₂ L."""
+    length = a.shape[0]
+    if length <= 1:
+        return a.clone(), b.clone()
+    pairs = length // 2
+    pair_a, pair_b = combine((a[0 : 2 * pairs : 2], b[0 : 2 * pairs : 2]), (a[1::2], b[1::2]))
+    odd_a, odd_b = _odd_even_scan(pair_a, pair_b)  # the prefixes ending at 2j + 1
+    # the prefix ending at 2j (j ≥ 1) is the one ending at 2j − 1 followed by step 2j
+    tail_a, tail_b = combine(
+        (odd_a[: (length - 1) // 2], odd_b[: (length - 1) // 2]), (a[2::2], b[2::2])
+    )
+    even_a = torch.cat((a[:1], tail_a), dim=0)
+    even_b = torch.cat((b[:1], tail_b), dim=0)
+    return _interleave(even_a, odd_a), _interleave(even_b, odd_b)
+
+
+def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Position t ← steps 0 … t combined along dim (any associative bracketing gives it)."""
+    scanned_a, scanned_b = _odd_even_scan(a.movedim(dim, 0), b.movedim(dim, 0))
+    return scanned_a.movedim(0, dim), scanned_b.movedim(0, dim)
+
+
+def selective_scan_parallel(
+    x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk: int = SCAN_CHUNK
+) -> Tensor:
+    """The scan in chunks: scan inside every chunk, scan the chunk totals, carry them in."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    batch, length = x.shape[:2]
+    decay, drive = _decays_and_drives(x, delta, A, B)  # (B, L, D, N)
+    n_chunks = -(-length // chunk)
+    spare = n_chunks * chunk - length
+    # identity steps (a = 1, b = 0) fill the last chunk
+    decay = F.pad(decay, (0, 0, 0, 0, 0, spare), value=1.0)
+    drive = F.pad(drive, (0, 0, 0, 0, 0, spare), value=0.0)
+    grid = (batch, n_chunks, chunk, *decay.shape[2:])
+    local_a, local_b = inclusive_scan(decay.reshape(grid), drive.reshape(grid), dim=2)
+    _, ends = inclusive_scan(local_a[:, :, -1], local_b[:, :, -1], dim=1)  # (B, n_chunks, D, N)
+    incoming = F.pad(ends[:, :-1], (0, 0, 0, 0, 1, 0))  # the state before each chunk
+    states = torch.addcmul(local_b, local_a, incoming[:, :, None])  # (B, n_chunks, chunk, D, N)
+    states = states.flatten(1, 2)[:, :length]  # (B, L, D, N)
+    return torch.einsum("bldn,bln->bld", states, C)
+
+
+# ---- 6.10 Mamba ----
+
+
+def _silu(x: Tensor) -> Tensor:
+    return x * torch.sigmoid(x)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    """log(1 + eˣ) without overflow."""
+    return torch.logaddexp(x, torch.zeros_like(x))
+
+
+class MambaBlock(nn.Module):
+    """Gated selective-SSM mixer; forward over a sequence, step one token recurrently."""
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        d_conv: int = 4,
+        expand: int = 2,
+        dt_rank: int | None = None,
+        dt_min: float = 1e-3,
+        dt_max: float = 0.1,
+    ) -> None:
+        super().__init__()
+        width = expand * d_model
+        self.d_state, self.d_conv, self.d_inner = d_state, d_conv, width
+        self.dt_rank = math.ceil(d_model / 16) if dt_rank is None else dt_rank
+        self.in_proj = nn.Linear(d_model, 2 * width, bias=False)
+        self.conv1d = nn.Conv1d(width, width, d_conv, groups=width)
+        self.x_proj = nn.Linear(width, self.dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(self.dt_rank, width)
+        self.A_log = nn.Parameter(torch.empty(width, d_state))
+        self.D = nn.Parameter(torch.empty(width))
+        self.out_proj = nn.Linear(width, d_model, bias=False)
+        self.dt_min, self.dt_max = dt_min, dt_max
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """A_log[e, n] = log(n + 1); D = 1; dt_proj.bias = softplus⁻¹(log-uniform in [min, max])."""
+        rungs = torch.arange(
+            1, self.d_state + 1, dtype=self.A_log.dtype, device=self.A_log.device
+        )  # (N,)
+        self.A_log.copy_(rungs.log().expand_as(self.A_log))
+        self.D.fill_(1.0)
+        low, high = math.log(self.dt_min), math.log(self.dt_max)
+        step = torch.empty_like(self.dt_proj.bias).uniform_(low, high).exp()  # (E,)
+        self.dt_proj.bias.copy_(step + torch.log(-torch.expm1(-step)))
+
+    def selective_parameters(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """x (..., E) → Δ (..., E), A (E, N), B (..., N), C (..., N)."""
+        low_rank, B, C = self.x_proj(x).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = _softplus(self.dt_proj(low_rank))  # (..., E)
+        return delta, -self.A_log.exp(), B, C
+
+    def _kernel(self) -> Tensor:
+        return self.conv1d.weight[:, 0, :]  # (E, d_conv)
+
+    def _conv_bias(self, like: Tensor) -> Tensor:
+        return like.new_zeros(()) if self.conv1d.bias is None else self.conv1d.bias
+
+    def _mix(self, x: Tensor, z: Tensor, y_ssm: Tensor) -> Tensor:
+        """out_proj((y + D ⊙ x) ⊙ SiLU(z))."""
+        return self.out_proj((y_ssm + self.D * x) * _silu(z))
+
+    def forward(self, u: Tensor) -> Tensor:
+        """u (B, L, d_model) → (B, L, d_model), causal."""
+        x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, L, E) each
+        padded = F.pad(x, (0, 0, self.d_conv - 1, 0))  # (B, L + d_conv − 1, E)
+        windows = padded.unfold(1, self.d_conv, 1)  # (B, L, E, d_conv): inputs t − d_conv + 1 … t
+        x = _silu((windows * self._kernel()).sum(-1) + self._conv_bias(x))  # (B, L, E)
+        delta, A, B, C = self.selective_parameters(x)
+        return self._mix(x, z, selective_scan_parallel(x, delta, A, B, C))
+
+    def step(
+        self, u: Tensor, state: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """u (B, d_model) → (B, d_model) and the new (conv (B, E, d_conv − 1), ssm (B, E, N))."""
+        x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, E) each
+        if state is None:
+            recent = x.new_zeros(x.shape[0], self.d_inner, self.d_conv - 1)
+            h = x.new_zeros(x.shape[0], self.d_inner, self.d_state)
+        else:
+            recent, h = state
+        window = torch.cat((recent, x[:, :, None]), dim=-1)  # (B, E, d_conv), oldest first
+        x = _silu((window * self._kernel()).sum(-1) + self._conv_bias(x))  # (B, E)
+        delta, A, B, C = self.selective_parameters(x)  # (B, E), (E, N), (B, N), (B, N)
+        h = torch.exp(delta[..., None] * A) * h + (delta * x)[..., None] * B[:, None, :]
+        y_ssm = torch.einsum("ben,bn->be", h, C)  # (B, E)
+        return self._mix(x, z, y_ssm), (window[:, :, 1:].clone(), h)
+
+
+@dataclass
+class MambaConfig:
+    vocab_size: int
+    d_model: int = 64
+    n_layer: int = 2
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int | None = None
+
+
+class MambaLayer(nn.Module):
+    """x + mixer(norm(x))."""
+
+    def __init__(self, config: MambaConfig) -> None:
+        super().__init__()
+        self.norm = RMSNorm(config.d_model)
+        self.mixer = MambaBlock(
+            config.d_model, config.d_state, config.d_conv, config.expand, config.dt_rank
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.mixer(self.norm(x))
+
+    def step(self, x: Tensor, state=None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        change, state = self.mixer.step(self.norm(x), state)
+        return x + change, state
+
+
+class MambaLM(nn.Module):
+    """Embedding, residual Mamba layers, norm_f and a head tied to the embedding."""
+
+    def __init__(self, config: MambaConfig) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.layers = nn.ModuleList([MambaLayer(config) for _ in range(config.n_layer)])
+        self.norm_f = RMSNorm(config.d_model)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.lm_head.weight = self.embedding.weight
+        nn.init.normal_(self.embedding.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: Tensor) -> Tensor:
+        """idx (B, T) → logits (B, T, V)."""
+        h = self.embedding(idx)  # (B, T, C)
+        for layer in self.layers:
+            h = layer(h)
+        return self.lm_head(self.norm_f(h))
+
+    def step(self, idx: Tensor, states: list | None = None) -> tuple[Tensor, list]:
+        """idx (B,) → (logits (B, V), one new state per layer)."""
+        if states is None:
+            states = [None] * len(self.layers)
+        elif len(states) != len(self.layers):
+            raise ValueError(f"{len(states)} states for {len(self.layers)} layers")
+        h = self.embedding(idx)  # (B, C)
+        renewed = []
+        for layer, state in zip(self.layers, states, strict=True):
+            h, state = layer.step(h, state)
+            renewed.append(state)
+        return self.lm_head(self.norm_f(h)), renewed
+
+
+# ---- 6.11 Sentiment classification ----
+
+
+class SentimentClassifier(nn.Module):
+    """Mamba layers, norm_f, the mean over each row's real tokens, dropout, a linear head."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        d_model: int = 64,
+        n_layer: int = 2,
+        num_classes: int = 2,
+        d_state: int = 16,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        config = MambaConfig(vocab_size, d_model, n_layer, d_state)
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.layers = nn.ModuleList([MambaLayer(config) for _ in range(n_layer)])
+        self.norm_f = RMSNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(d_model, num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.embedding.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:
+        """idx (B, T), lengths (B,) → logits (B, num_classes)."""
+        # trailing padding never reaches a real token through causal layers: skip it
+        idx = idx[:, : int(lengths.max())] if lengths.numel() else idx
+        h = self.embedding(idx)  # (B, T', C)
+        for layer in self.layers:
+            h = layer(h)
+        h = self.norm_f(h)
+        real = torch.arange(idx.shape[1], device=idx.device)[None, :] < lengths[:, None]  # (B, T')
+        weights = real.to(h.dtype) / lengths[:, None].to(h.dtype)  # (B, T'), rows sum to 1
+        pooled = torch.einsum("bt,btc->bc", weights, h)  # (B, C)
+        return self.head(self.drop(pooled))
