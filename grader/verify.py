@@ -1,7 +1,8 @@
 """`make verify`: the course is sound (SPEC §1).
 
 For each phase: the committed stub equals a fresh `make stubs`, every level generates valid
-Python; the solution scores 100%; the stub scores 0 with every check failing cleanly; every
+Python; the solution scores 100%; the stub of every level (guided, standard and hard) scores 0
+with every check failing cleanly; every
 exercise has ≥ 3 mutants and each loses points and is recognised by name (which also
 proves its recorded fixture current); the recorded reference outputs equal fresh ones; no check
 ever hit a grader error; the mutation report (`make mutate`) is current and every generated
@@ -83,6 +84,35 @@ def _mutant_task(phase_number: int, mutant: mutants.Mutant) -> tuple[str, dict]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _level_stub_task(phase_number: int, level: str) -> dict:
+    """Grade the `level` stub of a phase as a student would first run it: beside the
+    committed standard stubs of the other phases (its relative imports find them)."""
+    phase = phase_by_number(phase_number)
+    folder = Path(tempfile.mkdtemp(prefix=f"gradschool-{level}-stub-"))
+    try:
+        for other in (ROOT / "exercises").glob("phase*.py"):
+            shutil.copyfile(other, folder / other.name)
+        (folder / phase.filename).write_text(stubgen.stub_for(phase, level))
+        return _grade_summary(phase_number, str(folder / phase.filename), None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def stub_problems(level: str, summary: dict) -> list[str]:
+    """Why a stub of this level does not fail cleanly: a point scored, or a failure that is
+    not "not implemented" (a crash of the given code, a check the stub passes by accident)."""
+    problems = []
+    if summary["score"] != 0:
+        problems.append(f"the {level} stub scores {summary['score']:g}, not 0")
+    unclean = set(summary["kinds"]) - CLEAN_STUB_KINDS
+    if unclean:
+        problems.append(
+            f"the {level} stub does not fail cleanly ({sorted(unclean)}): "
+            + "; ".join(f for f in summary["failing"] if "not implemented" not in f)[:600]
+        )
+    return problems
+
+
 def _reference_fixture_task(phase_number: int) -> list[str]:
     """Problems with the recorded reference fingerprints: all exercises in one worker.
 
@@ -155,9 +185,13 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         solution_future = pool.submit(_grade_summary, phase.number, str(solution), None)
-        stub_future = (
-            pool.submit(_grade_summary, phase.number, str(stub), None) if stub.exists() else None
-        )
+        stub_futures = {
+            level: pool.submit(_level_stub_task, phase.number, level)
+            for level in stubgen.LEVELS
+            if level != "standard"
+        }
+        if stub.exists():
+            stub_futures["standard"] = pool.submit(_grade_summary, phase.number, str(stub), None)
         mutant_futures = [pool.submit(_mutant_task, phase.number, m) for m in all_mutants]
         fixture_future = pool.submit(_reference_fixture_task, phase.number)
 
@@ -168,17 +202,11 @@ def verify_phase(phase: Phase, jobs: int = 2, log=print) -> Verdict:
                 "the solution does not score 100%: " + "; ".join(ref["failing"][:5])
             )
         verdict.problems += [f"grader error on the solution: {e}" for e in ref["internal"]]
-        if stub_future is not None:
-            st = stub_future.result()
-            log(f"  stub: {st['score']:g} / {st['max']:g}, outcomes {', '.join(st['kinds'])}")
-            if st["score"] != 0:
-                verdict.problems.append(f"the stub scores {st['score']:g}, not 0")
-            unclean = set(st["kinds"]) - CLEAN_STUB_KINDS
-            if unclean:
-                verdict.problems.append(
-                    f"the stub does not fail cleanly ({sorted(unclean)}): "
-                    + "; ".join(f for f in st["failing"] if "not implemented" not in f)[:600]
-                )
+        for level, future in stub_futures.items():
+            st = future.result()
+            outcomes = ", ".join(st["kinds"])
+            log(f"  {level} stub: {st['score']:g} / {st['max']:g}, outcomes {outcomes}")
+            verdict.problems += stub_problems(level, st)
         by_id = {m.id: m for m in all_mutants}
         caught = 0
         for future in mutant_futures:

@@ -111,7 +111,8 @@ def _environment() -> str:
 
     versions = {name: _version(name) for name in ("numpy", "torch")}
     mirror = Path(os.environ.get("GRADSCHOOL_MIRROR", ROOT.parent / "shared" / "datasets"))
-    sums = mirror / "SHA256SUMS"
+    # one checksum list per data set folder (and perhaps one at the top)
+    sums = {str(f.relative_to(mirror)): f.read_text() for f in sorted(mirror.rglob("SHA256SUMS"))}
     return json.dumps(
         {
             "python": platform.python_version(),
@@ -119,7 +120,7 @@ def _environment() -> str:
             "machine": platform.machine(),
             "sandbox": sandbox.choose().method,
             "memory": os.environ.get("GRADSCHOOL_MEMORY", ""),
-            "mirror": sums.read_text() if sums.is_file() else "absent",
+            "mirror": sums or "absent",
         },
         sort_keys=True,
     )

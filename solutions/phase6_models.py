@@ -895,8 +895,9 @@ class Trainer:
             return self.loss_fn(self.model, batch)
 
     def train_step(self) -> float:
-        """One optimizer step over accumulation_steps micro-batches; returns the token-mean loss
-        (0.0 when no target is counted: the gradients are then zero)."""
+        """One optimizer step over accumulation_steps micro-batches, with the model in training
+        mode (model.train() first); returns the token-mean loss (0.0 when no target is counted:
+        the gradients are then zero)."""
         # BEGIN SOLUTION
         # HINT: backpropagate each micro-batch's sum right away (its graph is freed), and scale
         # HINT: the accumulated gradients once at the end, when the total count is known.
@@ -1440,21 +1441,24 @@ def selective_scan_sequential(x: Tensor, delta: Tensor, A: Tensor, B: Tensor,
     x, delta (B, L, D); A (D, N); B, C (B, L, N). The loop runs L steps on (B, D, N) states.
     """
     # BEGIN SOLUTION
+    # HINT: split the time axis once (unbind) rather than indexing x[:, t] in the loop: the
+    # HINT: backward of every index writes a whole (B, L, D) gradient, O(L²) work in all.
+    decay = torch.exp(delta[..., None] * A).unbind(1)  # L × (B, D, N): Ā_t
+    drive = ((delta * x)[..., None] * B[:, :, None, :]).unbind(1)  # L × (B, D, N): B̄_t x_t
     # KEEP guided
-    batch, length, channels = x.shape
-    h = x.new_zeros(batch, channels, A.shape[1])  # (B, D, N)
-    ys = []
-    for t in range(length):
+    h = x.new_zeros(x.shape[0], x.shape[2], A.shape[1])  # h_{−1} = 0, (B, D, N)
+    states = []
+    for decay_t, drive_t in zip(decay, drive, strict=True):
     # END KEEP
-        decay = torch.exp(delta[:, t, :, None] * A)  # (B, D, N)
-        drive = (delta[:, t] * x[:, t])[:, :, None] * B[:, t, None, :]  # (B, D, N)
-        h = decay * h + drive  # (B, D, N)
-        ys.append((h * C[:, t, None, :]).sum(-1))  # (B, D)
-    return torch.stack(ys, dim=1)  # (B, L, D)
+        h = decay_t * h + drive_t  # (B, D, N)
+        # KEEP guided
+        states.append(h)
+        # END KEEP
+    return torch.einsum("bldn,bln->bld", torch.stack(states, dim=1), C)  # (B, L, D)
     # END SOLUTION
 
 
-SCAN_CHUNK = 32  # time steps per chunk of the parallel scan
+SCAN_CHUNK = 128  # time steps per chunk of the parallel scan
 
 
 def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -1471,56 +1475,64 @@ def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tup
 
 
 def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """Hillis–Steele: after it, position t holds (a, b) of steps 0 … t combined (along dim).
+    """The work-efficient scan: after it, position t holds (a, b) of steps 0 … t combined.
 
-    ⌈log₂ L⌉ rounds; in round k every position t ≥ 2ᵏ combines with position t − 2ᵏ, all at once
-    (tensor ops over the whole axis, so depth log L and work L log L). Returns new tensors.
+    Odd–even recursion (Blelloch's scan, written recursively), along dim of length L: combine
+    every step 2k with step 2k + 1; scanning those L/2 pairs gives the prefixes ending at the
+    odd positions; each even position 2k > 0 then combines the prefix ending at 2k − 1 with its
+    own step. Depth 2 log₂ L rounds of tensor ops over the whole axis, work O(L) (Hillis–Steele
+    would take log₂ L rounds but L log₂ L work). Returns new tensors.
     """
     # BEGIN SOLUTION
-    # HINT: shift the whole axis by s, filling the first s positions with the identity step
-    # HINT: (a = 1, b = 0): then one combine updates every position at once.
-    length, shift = a.shape[dim], 1
-    while shift < length:
-        head = a.narrow(dim, 0, shift)  # the first s positions, already complete
-        a_then = torch.cat((torch.ones_like(head), a.narrow(dim, 0, length - shift)), dim)
-        b_then = torch.cat((torch.zeros_like(head), b.narrow(dim, 0, length - shift)), dim)
-        a, b = combine((a_then, b_then), (a, b))  # position t − s, then position t
-        shift *= 2
-    return a, b
+    # KEEP guided
+    a, b = a.movedim(dim, 0), b.movedim(dim, 0)  # scan along the first axis
+    length = a.shape[0]
+    # END KEEP
+    if length == 1:
+        return a.movedim(0, dim).clone(), b.movedim(0, dim).clone()
+    pairs = combine((a[0:-1:2], b[0:-1:2]), (a[1::2], b[1::2]))  # steps 2k then 2k + 1
+    odd_a, odd_b = inclusive_scan(*pairs, dim=0)  # prefixes ending at 1, 3, 5, …
+    evens = (length - 1) // 2  # positions 2, 4, …
+    even_a, even_b = combine((odd_a[:evens], odd_b[:evens]), (a[2::2], b[2::2]))
+    scanned_a, scanned_b = torch.empty_like(a), torch.empty_like(b)
+    scanned_a[0], scanned_b[0] = a[0], b[0]  # the prefix ending at 0 is step 0 itself
+    scanned_a[1::2], scanned_b[1::2] = odd_a, odd_b
+    scanned_a[2::2], scanned_b[2::2] = even_a, even_b
+    return scanned_a.movedim(0, dim), scanned_b.movedim(0, dim)
     # END SOLUTION
 
 
 def selective_scan_parallel(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                             chunk: int = SCAN_CHUNK) -> Tensor:
-    """The selective scan as an associative scan in O(log L) depth: the same y (B, L, D).
+    """The selective scan by an associative scan: the same y (B, L, D).
 
     Each step is the affine map h ↦ a_t h + b_t with a_t = exp(Δ_t A), b_t = (Δ_t x_t) B_t
-    (B, L, D, N), and h_t is steps 0 … t composed (combine), applied to h_{−1} = 0: h_t = b
-    of the composition. Chunked: the time axis is cut into chunks of `chunk` steps (the last one
-    padded with identity steps a = 1, b = 0); an inclusive_scan inside every chunk at once, an
-    inclusive_scan over the chunks' totals (the state at each chunk's end), then every step adds
-    its chunk's incoming state: h_t = b_t^(chunk) + a_t^(chunk) h_(end of previous chunk).
-    Depth log₂ chunk + log₂ (L / chunk); work L log₂ chunk instead of L log₂ L.
+    (B, L, D, N), and h_t is steps 0 … t composed (combine), applied to h_{−1} = 0. Chunked as
+    Mamba's GPU kernel is: the time axis is cut into chunks of `chunk` steps, taken one after
+    another; inside a chunk, inclusive_scan composes every step from the chunk's start at
+    once, and the state h_0 the previous chunk ended in enters through h_t = b_t + a_t h_0.
+    Depth (L / chunk) · 2 log₂ chunk, work O(L); a chunk's (B, chunk, D, N) tensors stay in
+    cache where the whole axis's would not.
     Only products and sums of exp(Δ A) ≤ 1 are formed, never divisions: stable at any Δ ≥ 0.
     """
     # BEGIN SOLUTION
-    batch, length, channels = x.shape
-    chunk = min(chunk, length)  # a short sequence is one chunk, not padded to a whole one
-    a = torch.exp(delta[..., None] * A)  # (B, L, D, N)
-    b = (delta * x)[..., None] * B[:, :, None, :]  # (B, L, D, N)
-    chunks = -(-length // chunk)
-    pad = chunks * chunk - length
-    if pad:  # identity steps at the end change no state before them
-        a = torch.cat((a, a.new_ones(batch, pad, *a.shape[2:])), dim=1)
-        b = torch.cat((b, b.new_zeros(batch, pad, *b.shape[2:])), dim=1)
-    a = a.view(batch, chunks, chunk, *a.shape[2:])  # (B, chunks, chunk, D, N)
-    b = b.view(batch, chunks, chunk, *b.shape[2:])
-    a, b = inclusive_scan(a, b, dim=2)  # within each chunk, from its start
-    _, ends = inclusive_scan(a[:, :, -1], b[:, :, -1], dim=1)  # (B, chunks, D, N): h at ends
-    incoming = torch.cat((torch.zeros_like(ends[:, :1]), ends[:, :-1]), dim=1)  # h before each
-    h = b + a * incoming[:, :, None]  # (B, chunks, chunk, D, N)
-    h = h.view(batch, chunks * chunk, channels, -1)[:, :length]  # (B, L, D, N)
-    return torch.einsum("bldn,bln->bld", h, C)  # (B, L, D)
+    # KEEP guided
+    h = x.new_zeros(x.shape[0], x.shape[2], A.shape[1])  # state before the chunk, (B, D, N)
+    ys = []
+    for x_c, delta_c, B_c, C_c in zip(*(t.split(chunk, dim=1) for t in (x, delta, B, C)),
+                                      strict=True):
+    # END KEEP
+        a = torch.exp(delta_c[..., None] * A)  # (B, T, D, N)
+        b = (delta_c * x_c)[..., None] * B_c[:, :, None, :]  # (B, T, D, N)
+        # KEEP guided
+        a, b = inclusive_scan(a, b, dim=1)  # steps from the chunk's start to t, composed
+        # END KEEP
+        states = b + a * h[:, None]  # (B, T, D, N): h_t
+        # KEEP guided
+        h = states[:, -1]
+        ys.append(torch.einsum("bldn,bln->bld", states, C_c))  # (B, T, D)
+        # END KEEP
+    return torch.cat(ys, dim=1)  # (B, L, D)
     # END SOLUTION
 
 

@@ -20,7 +20,7 @@ def tiny(monkeypatch):
         boundary = int(0.9 * len(TEXT))
         return {"all": TEXT, "train": TEXT[:boundary], "val": TEXT[boundary:]}[split]
 
-    monkeypatch.setattr(mamba_shakespeare, "load_tiny_shakespeare", fake_load)
+    monkeypatch.setattr(char_gpt, "load_tiny_shakespeare", fake_load)
     for key, value in {"n_layer": 1, "n_head": 2, "n_embd": 16}.items():
         monkeypatch.setitem(char_gpt.RECIPE, key, value)
     for key, value in {"seconds": 1, "d_model": 16, "n_layer": 1, "d_state": 4,

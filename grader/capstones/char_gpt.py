@@ -19,7 +19,6 @@ Writes runs/char-gpt-<time>/{loss.png, log.jsonl, checkpoint.pt, sample.txt, sum
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -29,7 +28,7 @@ import torch
 
 from datasets.tinyshakespeare import load_tiny_shakespeare
 from grader.capstones import course_module, run_directory
-from grader.capstones.plots import plot_loss_steps
+from grader.capstones.plots import finish, plot_loss_steps
 
 NAME = "char-gpt"
 TARGET_VAL_LOSS = 1.88
@@ -87,6 +86,15 @@ def _parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]
             {"params": other, "weight_decay": 0.0}]
 
 
+def encoded_shakespeare(course) -> tuple[object, torch.Tensor, torch.Tensor]:
+    """Your CharTokenizer fitted on Tiny Shakespeare, and the train and val splits' ids."""
+    train_text, val_text = load_tiny_shakespeare("train"), load_tiny_shakespeare("val")
+    tokenizer = course.CharTokenizer.fit(train_text + val_text)
+    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
+    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    return tokenizer, train_ids, val_ids
+
+
 def run(solution: bool = False, epochs: int | None = None, out: Path | None = None,
         recipe: dict | None = None) -> dict:
     """Train; `epochs` is read as a number of optimizer steps here (EPOCHS=n overrides)."""
@@ -97,10 +105,7 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
         config["steps"] = epochs
     torch.manual_seed(config["seed"])
     torch.set_num_threads(config["threads"])
-    train_text, val_text = load_tiny_shakespeare("train"), load_tiny_shakespeare("val")
-    tokenizer = course.CharTokenizer.fit(train_text + val_text)
-    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
-    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    tokenizer, train_ids, val_ids = encoded_shakespeare(course)
 
     model = course.GPT(course.GPTConfig(
         vocab_size=tokenizer.vocab_size, block_size=config["block_size"],
@@ -151,10 +156,9 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
         "target_val_loss": TARGET_VAL_LOSS, "reached_target": val_loss <= TARGET_VAL_LOSS,
         "sample": sample, "history": history,
     }
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary["reached_target"] else "NOT reached"
-    print(f"\n{sample}\n\nval loss {val_loss:.4f} (whole validation split) after "
-          f"{config['steps']} steps in {seconds / 60:.1f} min ({cpu_seconds / 60:.1f} CPU min, "
-          f"load average {os.getloadavg()[0]:.1f}) — target ≤ {TARGET_VAL_LOSS} "
-          f"{verdict}.\nplots, sample and summary.json in {directory}")
-    return summary
+    print(f"\n{sample}\n")
+    return finish(directory, summary,
+                  f"val loss {val_loss:.4f} (whole validation split) after {config['steps']} "
+                  f"steps in {seconds / 60:.1f} min ({cpu_seconds / 60:.1f} CPU min, load "
+                  f"average {os.getloadavg()[0]:.1f})", f"≤ {TARGET_VAL_LOSS}",
+                  files="plots, sample")

@@ -8,20 +8,19 @@ few steps, then trains for as many steps as fit in the budget. The GPT is char-g
 and reads the same windows. The summary gives both val losses (the whole validation split)
 and a 300-character sample of each; the Mamba samples through its recurrent step, one token at
 a time in constant memory.
-Writes runs/mamba-shakespeare-<time>/{summary.json, samples.txt}.
+Writes runs/mamba-shakespeare-<time>/{gpt_loss.png, mamba_loss.png, samples.txt, summary.json}.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 
 import torch
 
-from datasets.tinyshakespeare import load_tiny_shakespeare
 from grader.capstones import char_gpt, course_module, run_directory
+from grader.capstones.plots import finish, plot_loss_steps
 
 NAME = "mamba-shakespeare"
 RECIPE = {
@@ -92,10 +91,7 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
     if epochs:
         config["seconds"] = epochs
     torch.set_num_threads(config["threads"])
-    train_text, val_text = load_tiny_shakespeare("train"), load_tiny_shakespeare("val")
-    tokenizer = course.CharTokenizer.fit(train_text + val_text)
-    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
-    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    tokenizer, train_ids, val_ids = char_gpt.encoded_shakespeare(course)
     val_batches = char_gpt._val_batches(val_ids, config["block_size"], 256,
                                         config["eval_batches"], 0)
     directory = run_directory(NAME, out)
@@ -128,10 +124,12 @@ def run(solution: bool = False, epochs: int | None = None, out: Path | None = No
         summary[name] = {k: result[k] for k in ("steps", "seconds", "val_loss", "parameters",
                                                 "history")}
         summary[name]["val_perplexity"] = math.exp(result["val_loss"])
-    (directory / "summary.json").write_text(json.dumps(summary, indent=2))
     for name in results:
+        plot_loss_steps(results[name]["history"], directory / f"{name}_loss.png",
+                        f"{name} on Tiny Shakespeare: {config['seconds']} s of training")
         print(f"\n==== {name}: val loss {summary[name]['val_loss']:.4f} after "
               f"{summary[name]['steps']} steps in {summary[name]['seconds']:.0f} s "
               f"({summary[name]['parameters'] / 1e6:.2f}M parameters)\n{samples[name]}")
-    print(f"\nsummary.json and samples.txt in {directory}")
-    return summary
+    val = {name: f"{summary[name]['val_loss']:.4f}" for name in results}
+    return finish(directory, summary, f"\nval loss at equal wall time: {val}", None,
+                  files="gpt_loss.png, mamba_loss.png, samples.txt")

@@ -211,14 +211,17 @@ def chance_accuracy(labels) -> float:
     return float(counts.max() / max(counts.sum(), 1))
 
 
-def finish(directory: Path, summary: dict, measured: str, target: str,
+def finish(directory: Path, summary: dict, measured: str, target: str | None,
            files: str = "plots") -> dict:
     """Write summary.json and print the verdict line every capstone ends with:
     "<measured> — target <target> reached|NOT reached." and where the files are.
 
     `summary` holds "reached_target" (and "chance_accuracy" where accuracy is the measure:
-    `make train` warns when a run ends there)."""
+    `make train` warns when a run ends there); a capstone without a target (a comparison)
+    leaves "reached_target" out and passes target None, and only <measured> is printed."""
     (directory / "summary.json").write_text(json.dumps(summary, indent=2))
-    verdict = "reached" if summary.get("reached_target") else "NOT reached"
-    print(f"{measured} — target {target} {verdict}.\n{files} and summary.json in {directory}")
+    if "reached_target" in summary:
+        verdict = "reached" if summary["reached_target"] else "NOT reached"
+        measured = f"{measured} — target {target} {verdict}."
+    print(f"{measured}\n{files} and summary.json in {directory}")
     return summary
