@@ -545,11 +545,12 @@ class Trainer:
             return self.loss_fn(self.model, batch)
 
     def train_step(self) -> float:
-        """One optimizer step over accumulation_steps micro-batches; returns the token-mean loss
-        (0.0 when no target is counted: the gradients are then zero)."""
+        """One optimizer step over accumulation_steps micro-batches, with the model in training
+        mode (model.train() first); returns the token-mean loss (0.0 when no target is counted:
+        the gradients are then zero)."""
         # HINT: backpropagate each micro-batch's sum right away (its graph is freed), and scale
         # HINT: the accumulated gradients once at the end, when the total count is known.
-        raise NotImplementedError("trainer: Trainer.train_step: One optimizer step over accumulation_steps micro-batches; returns the token-mean loss")
+        raise NotImplementedError("trainer: Trainer.train_step: One optimizer step over accumulation_steps micro-batches, with the model in training")
 
     @torch.no_grad()
     def evaluate(self) -> float:
@@ -811,10 +812,12 @@ def selective_scan_sequential(x: Tensor, delta: Tensor, A: Tensor, B: Tensor,
 
     x, delta (B, L, D); A (D, N); B, C (B, L, N). The loop runs L steps on (B, D, N) states.
     """
+    # HINT: split the time axis once (unbind) rather than indexing x[:, t] in the loop: the
+    # HINT: backward of every index writes a whole (B, L, D) gradient, O(L²) work in all.
     raise NotImplementedError("selective_scan: selective_scan_sequential: The selective scan, one time step after another: y (B, L, D).")
 
 
-SCAN_CHUNK = 32  # time steps per chunk of the parallel scan
+SCAN_CHUNK = 128  # time steps per chunk of the parallel scan
 
 
 def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
@@ -828,30 +831,31 @@ def combine(earlier: tuple[Tensor, Tensor], later: tuple[Tensor, Tensor]) -> tup
 
 
 def inclusive_scan(a: Tensor, b: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """Hillis–Steele: after it, position t holds (a, b) of steps 0 … t combined (along dim).
+    """The work-efficient scan: after it, position t holds (a, b) of steps 0 … t combined.
 
-    ⌈log₂ L⌉ rounds; in round k every position t ≥ 2ᵏ combines with position t − 2ᵏ, all at once
-    (tensor ops over the whole axis, so depth log L and work L log L). Returns new tensors.
+    Odd–even recursion (Blelloch's scan, written recursively), along dim of length L: combine
+    every step 2k with step 2k + 1; scanning those L/2 pairs gives the prefixes ending at the
+    odd positions; each even position 2k > 0 then combines the prefix ending at 2k − 1 with its
+    own step. Depth 2 log₂ L rounds of tensor ops over the whole axis, work O(L) (Hillis–Steele
+    would take log₂ L rounds but L log₂ L work). Returns new tensors.
     """
-    # HINT: shift the whole axis by s, filling the first s positions with the identity step
-    # HINT: (a = 1, b = 0): then one combine updates every position at once.
-    raise NotImplementedError("selective_scan: inclusive_scan: Hillis–Steele: after it, position t holds (a, b) of steps 0 … t combined (along dim).")
+    raise NotImplementedError("selective_scan: inclusive_scan: The work-efficient scan: after it, position t holds (a, b) of steps 0 … t combined.")
 
 
 def selective_scan_parallel(x: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor,
                             chunk: int = SCAN_CHUNK) -> Tensor:
-    """The selective scan as an associative scan in O(log L) depth: the same y (B, L, D).
+    """The selective scan by an associative scan: the same y (B, L, D).
 
     Each step is the affine map h ↦ a_t h + b_t with a_t = exp(Δ_t A), b_t = (Δ_t x_t) B_t
-    (B, L, D, N), and h_t is steps 0 … t composed (combine), applied to h_{−1} = 0: h_t = b
-    of the composition. Chunked: the time axis is cut into chunks of `chunk` steps (the last one
-    padded with identity steps a = 1, b = 0); an inclusive_scan inside every chunk at once, an
-    inclusive_scan over the chunks' totals (the state at each chunk's end), then every step adds
-    its chunk's incoming state: h_t = b_t^(chunk) + a_t^(chunk) h_(end of previous chunk).
-    Depth log₂ chunk + log₂ (L / chunk); work L log₂ chunk instead of L log₂ L.
+    (B, L, D, N), and h_t is steps 0 … t composed (combine), applied to h_{−1} = 0. Chunked as
+    Mamba's GPU kernel is: the time axis is cut into chunks of `chunk` steps, taken one after
+    another; inside a chunk, inclusive_scan composes every step from the chunk's start at
+    once, and the state h_0 the previous chunk ended in enters through h_t = b_t + a_t h_0.
+    Depth (L / chunk) · 2 log₂ chunk, work O(L); a chunk's (B, chunk, D, N) tensors stay in
+    cache where the whole axis's would not.
     Only products and sums of exp(Δ A) ≤ 1 are formed, never divisions: stable at any Δ ≥ 0.
     """
-    raise NotImplementedError("selective_scan: selective_scan_parallel: The selective scan as an associative scan in O(log L) depth: the same y (B, L, D).")
+    raise NotImplementedError("selective_scan: selective_scan_parallel: The selective scan by an associative scan: the same y (B, L, D).")
 
 
 class MambaBlock(nn.Module):

@@ -53,3 +53,24 @@ def test_the_cli_explains_an_unfinished_exercise(tiny, tmp_path, capsys):
     code = cli.main(["train", "--task", "mamba-sst2", "--epochs", "1", "--out", str(tmp_path)])
     assert code == 1
     assert "not finished" in capsys.readouterr().out
+
+
+def test_token_dropout_keeps_order_and_never_empties_a_sentence():
+    import torch
+
+    torch.manual_seed(0)
+    idx = torch.tensor([[5, 6, 7, 8, 0, 0], [9, 10, 0, 0, 0, 0], [1, 2, 3, 4, 11, 12]])
+    lengths = torch.tensor([4, 2, 6])
+    for p in (0.0, 0.5, 1.0):
+        for _ in range(20):
+            dropped, kept = mamba_sst2.drop_tokens(idx, lengths, p)
+            assert torch.all((kept >= 1) & (kept <= lengths))
+            for row in range(3):
+                survivors = dropped[row, : kept[row]].tolist()
+                real = idx[row, : lengths[row]].tolist()
+                positions = [real.index(t) for t in survivors]  # ids are distinct per row
+                assert positions == sorted(positions), (p, survivors)
+            if p == 0.0:
+                assert torch.equal(kept, lengths) and torch.equal(dropped, idx)
+            if p == 1.0:
+                assert torch.equal(kept, torch.ones(3, dtype=torch.long))

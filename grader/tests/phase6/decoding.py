@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import Numeric, contract_checks, raises, seeded_module
 from grader.checks.oracle import as_array, assert_close, assert_scalar
 from grader.checks.properties import property_holds
-from grader.session import StudentError, fetch, run_probe
+from grader.session import RemoteRef, StudentError, fetch, operator_call, run_probe
 from grader.tests.phase2._helpers import run
 from grader.tests.phase6._helpers import randint, safely
 from grader.tests.phase6._seq2seq import (
@@ -367,6 +368,61 @@ def _bleu(m, hypotheses, references, **kwargs) -> float:
     return assert_scalar(m.corpus_bleu(hypotheses, references, **kwargs), "corpus_bleu")
 
 
+NGRAM_HINT = ("ngram_counts(tokens, n) is a Counter whose keys are the tuples tokens[i:i + n] "
+              "for every start i = 0 … len(tokens) − n (the last n-gram included) and whose "
+              "values say how often each occurs; fewer than n tokens give an empty Counter.")
+
+
+def _windows(tokens: list[str], n: int) -> Counter:
+    """The n-grams of tokens counted by sliding a window of n over them (the judge's own)."""
+    counts = Counter()
+    for start in range(len(tokens)):
+        window = tuple(tokens[start:start + n])
+        if len(window) == n:
+            counts[window] += 1
+    return counts
+
+
+def _ngram_items(m, tokens: list[str], n: int, what: str) -> dict:
+    """{n-gram: count} of the student's ngram_counts(tokens, n), after checking it is a
+    Counter; zero counts are dropped (a Counter treats them as absent)."""
+    counts = m.ngram_counts(tokens, n)
+    if not isinstance(counts, RemoteRef) or not operator_call(counts, "isinstance_of", counts,
+                                                              "Counter"):
+        kind = (operator_call(counts, "type_name", counts) if isinstance(counts, RemoteRef)
+                else type(counts).__name__)
+        raise CheckFailed(f"{what} returned a {kind}, not a collections.Counter.", NGRAM_HINT)
+    items = operator_call(counts, "list", counts.items())
+    try:
+        return {key: value for key, value in items if not (type(value) is int and value == 0)}
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{what} returned a Counter whose items are not (n-gram, count) "
+                          "pairs.", NGRAM_HINT) from None
+
+
+@check("bleu", "oracle")
+def ngram_counts_counts_every_run_of_n_tokens(m):
+    """ngram_counts(tokens, n) is a Counter of the tuples tokens[i:i + n] equal to the judge's
+    sliding-window count on random sentences over 4 words of length 0–9, n = 1 … 5 (n larger
+    than the length too: an empty Counter), and on the empty list."""
+    sentence = st.lists(st.sampled_from(WORDS), min_size=0, max_size=9)
+
+    def agrees(tokens, n):
+        what = f"ngram_counts({tokens}, {n})"
+        got, expected = _ngram_items(m, tokens, n, what), dict(_windows(tokens, n))
+        if got != expected:
+            wrong = sorted(set(got) ^ set(expected) | {k for k in got if got.get(k) !=
+                                                       expected.get(k)}, key=repr)[:3]
+            details = "; ".join(f"{k!r}: {got.get(k, 0)} instead of {expected.get(k, 0)}"
+                                for k in wrong)
+            raise CheckFailed(f"{what} counts {details}.", NGRAM_HINT)
+
+    for n in (1, 2, 4):
+        agrees([], n)
+    agrees(["a", "b", "a", "b", "a"], 2)
+    property_holds(agrees, sentence, st.integers(1, 5), examples=40)
+
+
 @check("bleu", "oracle", weight=3)
 def corpus_bleu_matches_sacrebleu(m):
     """corpus_bleu equals sacrebleu's corpus BLEU (tokenize="none") on random corpora of 1–4
@@ -479,7 +535,15 @@ def bleu_outputs(m):
         except StudentError:
             return [np.nan]
 
+    def ngrams():
+        tokens = ["a", "b", "a", "b", "c"]
+        counts = [_ngram_items(m, tokens, n, "") for n in (1, 2, 3, 6)]
+        return [counts[0].get(("a",), 0), counts[1].get(("a", "b"), 0),
+                counts[1].get(("b", "c"), 0), counts[2].get(("b", "a", "b"), 0),
+                *map(len, counts)]
+
     return {"exp": safely(score), "none": safely(lambda: score(smooth="none")),
+            "ngrams": safely(ngrams),
             "unigram": safely(lambda: score(max_order=1)),
             "longer": safely(lambda: single(list("abcdxy"), list("abcd"))),  # c > r
             "two_orders_unmatched": safely(lambda: single(list("abxcdy"), list("abcd")))}

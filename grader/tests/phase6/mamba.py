@@ -16,7 +16,7 @@ from torch import nn
 from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import Numeric, contract_checks, raises, seeded_module
 from grader.checks.gradient import check_gradients
-from grader.checks.oracle import as_array, assert_close
+from grader.checks.oracle import as_array, assert_close, unpack
 from grader.session import fetch, run_probe
 from grader.tests.phase2._helpers import copy_weights, gradients, input_gradient, run
 from grader.tests.phase6._helpers import randint, randn, safely
@@ -202,6 +202,30 @@ def mamba_block_passes_a_finite_difference_check(m):
                     hint=BLOCK_HINT)
 
 
+@check("mamba_block", "oracle")
+def selective_parameters_are_softplus_and_minus_exp(m):
+    """selective_parameters(x) returns (Δ, A, B, C) computed in the judge from the block's own
+    weights: Δ = softplus(dt_proj(x_proj(x)[..., :R])) > 0, A = −exp(A_log), B and C the next
+    N and the last N columns of x_proj(x) — for a sequence (B, L, E) and a token (B, E), both
+    configurations (float64)."""
+    hint = ("dt, B, C = x_proj(x).split([dt_rank, N, N], dim=-1); Δ = F.softplus(dt_proj(dt)) "
+            "(the step size must be positive); A = −exp(A_log) (negative: the state decays).")
+    for k, (description, kwargs) in enumerate(BLOCK_CONFIGS):
+        reference, student = paired_blocks(m, 190 + k, **kwargs)
+        inner, states, _, rank = reference.sizes
+        for shape in ((2, 5, inner), (3, inner)):
+            x = randn(195 + k + len(shape), *shape)
+            with torch.no_grad():
+                dt, B, C = torch.split(reference.x_proj(x), [rank, states, states], dim=-1)
+                expected = (F.softplus(reference.dt_proj(dt)), -torch.exp(reference.A_log),
+                            B, C)
+            got = unpack(run_probe(m, "phase2.run", student.selective_parameters, [x]), 4,
+                         "selective_parameters")
+            for name, value, wanted in zip(("Δ", "A", "B", "C"), got, expected, strict=True):
+                assert_close(value, wanted.numpy(), f"selective_parameters' {name} "
+                             f"({description}, x of shape {shape})", hint=hint, **TIGHT)
+
+
 @check("mamba_block", "invariant", weight=2)
 def mamba_block_steps_equal_the_full_forward(m):
     """Stepping MambaBlock.step through a sequence token by token from state None gives
@@ -308,7 +332,14 @@ def mamba_block_outputs(m):
         return np.concatenate([as_array(fetch(block.A_log), "").ravel(),
                                as_array(fetch(block.D), "").ravel()])
 
-    return {"forward": safely(forward), "steps": safely(steps), "init": safely(init)}
+    def parameters():
+        _, student = paired_blocks(m, 181, **BLOCK_CONFIGS[1][1])
+        values = unpack(run_probe(m, "phase2.run", student.selective_parameters,
+                                  [randn(182, 1, 3, 6)]), 4, "")
+        return np.concatenate([np.ravel(np.round(as_array(v, ""), 4)) for v in values])
+
+    return {"forward": safely(forward), "steps": safely(steps), "init": safely(init),
+            "selective_parameters": safely(parameters)}
 
 
 # ------------------------------------------------------------------------------ MambaLM
@@ -340,6 +371,37 @@ def mamba_lm_gradients_match_torch(m):
             raise CheckFailed(f"no gradient reaches the parameter {name} of your MambaLM.",
                               "Use every parameter in forward (not a copy or .data).")
         assert_close(result["params"][name], p.grad.numpy(), f"∂/∂{name}", hint=LM_HINT, **TIGHT)
+
+
+@check("mamba_lm", "oracle")
+def mamba_layer_is_a_residual_around_the_mixer(m):
+    """MambaLayer(x) = x + mixer(norm(x)) against the reference layer with the same weights
+    (float64), and MambaLayer.step token by token from state None gives those outputs while
+    returning, as its state, what its mixer's step returns for norm(x_t)."""
+    reference = randomised(ReferenceLM(**LM_SIZES), 260).layers[0]
+    student = m.MambaLayer(m.MambaConfig(**LM_SIZES))
+    copy_weights(student, reference.state_dict(), "Mamba layer", hint=LM_HINT, cast=True)
+    x = randn(261, 2, 7, LM_SIZES["d_model"])
+    with torch.no_grad():
+        normed = reference["norm"](x)
+        expected = (x + reference["mixer"](normed)).numpy()
+    assert_close(run(m, student, x), expected, "MambaLayer(x)", hint="A pre-norm residual "
+                 "layer: x + mixer(norm(x)) — the input itself is added back.", **TIGHT)
+    steps = stepped(m, student, [x[:, t] for t in range(7)], "MambaLayer", STEP_HINT)
+    assert_close(steps, expected, "MambaLayer.step token by token against x + mixer(norm(x))",
+                 hint="step(x_t, state): y, state = mixer.step(norm(x_t), state); return "
+                      "x_t + y, state.", **TIGHT)
+    layer_state = mixer_state = None
+    for t in range(3):
+        _, layer_state = run_probe(m, "phase2.run", student.step, [x[:, t], layer_state])
+        _, mixer_state = run_probe(m, "phase2.run", student.mixer.step,
+                                   [normed[:, t], mixer_state])
+        for name, ours, mixers in zip(("conv", "ssm"), unpack(layer_state, 2, "the state"),
+                                      mixer_state, strict=True):
+            assert_close(ours, as_array(mixers, f"the mixer's {name} state"),
+                         f"MambaLayer.step's {name} state after {t + 1} tokens against its "
+                         "mixer's step on norm(x_t)", hint="Return the mixer's new state as it "
+                         "is: the layer keeps no state of its own.", **TIGHT)
 
 
 @check("mamba_lm", "invariant", weight=2)
@@ -426,4 +488,9 @@ def mamba_lm_outputs(m):
     def tied():
         return float("lm_head.weight" not in run_probe(m, "phase2.parameter_shapes", model()))
 
-    return {"forward": safely(forward), "steps": safely(steps), "tied": safely(tied)}
+    def layer():
+        block = seeded_module(m, m.MambaLayer, m.MambaConfig(**LM_SIZES), seed=252).double()
+        return np.round(run(m, block, randn(253, 1, 4, LM_SIZES["d_model"])), 6)
+
+    return {"forward": safely(forward), "steps": safely(steps), "tied": safely(tied),
+            "layer": safely(layer)}

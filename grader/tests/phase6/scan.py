@@ -1,18 +1,20 @@
 """6.9 the selective scan: the sequential and the parallel scan against the closed form of the
 recurrence computed in the judge (float64), against each other in float32 (values and
 gradients), gradients against torch autograd and against finite differences, every chunk size,
-stability at L = 4096 and at large Δ, and the dtype contract."""
+stability at L = 4096 and at large Δ, and the dtype contract; combine and inclusive_scan on
+their own, against the composition of affine maps computed in the judge."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from grader.checks import check, fingerprint
+from grader.checks import CheckFailed, check, fingerprint
 from grader.checks.contracts import Numeric, contract_checks
 from grader.checks.gradient import check_gradients
-from grader.checks.oracle import as_array, assert_close
+from grader.checks.oracle import as_array, assert_close, unpack
 from grader.checks.stability import assert_finite
+from grader.session import run_probe
 from grader.tests.phase2._helpers import gradients, input_gradient, run
 from grader.tests.phase6._helpers import safely
 
@@ -24,10 +26,11 @@ SCAN_HINT = ("Per channel d and state n: h_t = exp(Δ_t[d]·A[d, n])·h_{t−1} 
              "B_t[n], starting from h_{−1} = 0, and y_t[d] = Σ_n C_t[n]·h_t[d, n]. B̄ = Δ·B "
              "(not B), Ā = exp(Δ·A) (not 1 + Δ·A).")
 PARALLEL_HINT = ("The step t is the map h ↦ a_t h + b_t; composing step 1 after step 0 gives "
-                 "(a₁a₀, a₁b₀ + b₁) — the later a multiplies the earlier b. In round k of "
-                 "Hillis–Steele position t combines with t − 2ᵏ (the earlier one); across "
-                 "chunks, each step adds a_t^(chunk) times the state at the previous chunk's end, "
-                 "and padding steps are identities (a = 1, b = 0).")
+                 "(a₁a₀, a₁b₀ + b₁) — the later a multiplies the earlier b, so in every combine "
+                 "the earlier positions go first, whatever the scheme (odd–even, Blelloch, "
+                 "Hillis–Steele). Across chunks, each step adds a_t (composed from its chunk's "
+                 "start) times the state the previous chunk ended in; the last chunk may be "
+                 "shorter, and padding steps, if you pad, must be identities (a = 1, b = 0).")
 
 
 def scan_inputs(seed: int, batch: int, length: int, channels: int, states: int,
@@ -71,6 +74,45 @@ def recurrence_numpy(x, delta, A, B, C) -> np.ndarray:
 
 
 CASES = [(2, 9, 3, 4), (1, 1, 2, 3), (3, 33, 2, 1), (2, 70, 4, 5)]  # (B, L, D, N)
+COMBINE_HINT = ("combine(earlier, later) is `later` applied after `earlier`: a₂(a₁h + b₁) + b₂ "
+                "= (a₂a₁)h + (a₂b₁ + b₂), so it returns (a₂a₁, a₂b₁ + b₂) — the LATER a "
+                "multiplies the EARLIER b. Swapping the roles gives (a₁a₂, a₁b₂ + b₁).")
+INCLUSIVE_HINT = ("Position t of the result holds steps 0 … t composed, in order, along `dim` "
+                  "(any dim, negative ones counted from the end): a = a₀a₁…a_t and b = the "
+                  "state after steps 0 … t from h = 0. Position 0 is step 0 itself; every "
+                  "length (1, odd, even) is allowed.")
+SCAN_LAYOUTS = [  # (shape, dim): the scanned axis has length 1, odd and even, first to last
+    ((1, 3, 2), 0), ((7, 2, 3), 0), ((2, 1, 3), 1), ((2, 6, 3), 1), ((3, 2, 13), -1),
+    ((2, 9, 2, 3), -3), ((4, 2, 5), 2), ((2, 2, 1), -1), ((3, 2), -1),
+]
+
+
+def affine_steps(seed: int, shape: tuple[int, ...], dtype: torch.dtype = F64
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b): decays a in (0.2, 1) and drives b ~ N(0, 1), as the scan's steps are."""
+    generator = torch.Generator().manual_seed(seed)
+    a = 0.2 + 0.8 * torch.rand(shape, generator=generator, dtype=F64)
+    return a.to(dtype), torch.randn(shape, generator=generator, dtype=F64).to(dtype)
+
+
+def running_composition(a: torch.Tensor, b: torch.Tensor, dim: int
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) of steps 0 … t composed at every t along dim: a product and the state after the
+    steps from h = 0, both accumulated step by step (float64)."""
+    steps_a, steps_b = a.movedim(dim, -1).unbind(-1), b.movedim(dim, -1).unbind(-1)
+    total_a, state = torch.ones_like(steps_a[0]), torch.zeros_like(steps_b[0])
+    prefixes_a, prefixes_b = [], []
+    for step_a, step_b in zip(steps_a, steps_b, strict=True):
+        total_a, state = step_a * total_a, step_a * state + step_b
+        prefixes_a.append(total_a)
+        prefixes_b.append(state)
+    return (torch.stack(prefixes_a, -1).movedim(-1, dim),
+            torch.stack(prefixes_b, -1).movedim(-1, dim))
+
+
+def _pair(value, what: str) -> tuple[np.ndarray, np.ndarray]:
+    first, second = unpack(value, 2, what)
+    return as_array(first, f"{what}[0]"), as_array(second, f"{what}[1]")
 
 
 @check("selective_scan", "oracle", weight=2)
@@ -174,7 +216,77 @@ def scans_are_stable_on_long_sequences_and_large_steps(m):
                      atol=1e-9)
 
 
+@check("selective_scan", "oracle")
+def combine_applies_the_later_step_after_the_earlier(m):
+    """combine(earlier, later) = (a₂a₁, a₂b₁ + b₂) for steps (a₁, b₁) then (a₂, b₂), on
+    random steps where the order matters (the operator is not commutative), float64."""
+    for k, shape in enumerate([(2, 3, 4), (7,), (3, 1, 2)]):
+        (a1, b1), (a2, b2) = affine_steps(300 + k, shape), affine_steps(310 + k, shape)
+        what = f"two steps of shape {shape}"
+        got = _pair(run_probe(m, "phase2.run", m.combine, [(a1, b1), (a2, b2)]),
+                    f"combine on {what}")
+        for index, (value, expected) in enumerate(zip(got, (a2 * a1, a2 * b1 + b2),
+                                                      strict=True)):
+            assert_close(value, expected.numpy(), f"combine(earlier, later)[{index}] on {what}",
+                         hint=COMBINE_HINT, **TIGHT)
+
+
+@check("selective_scan", "oracle", weight=2)
+def inclusive_scan_composes_every_prefix_along_dim(m):
+    """inclusive_scan(a, b, dim) holds, at position t along dim, steps 0 … t composed — the
+    running product of a and the state after those steps from h = 0, accumulated step by step
+    in the judge (float64): dim 0, 1, 2, −1 and −3, the scanned axis of length 1, 2, 5, 6, 7,
+    9 and 13."""
+    for k, (shape, dim) in enumerate(SCAN_LAYOUTS):
+        a, b = affine_steps(320 + k, shape)
+        what = f"inclusive_scan on shape {shape}, dim = {dim}"
+        got = _pair(run_probe(m, "phase2.run", m.inclusive_scan, [a, b, dim]), what)
+        for index, (value, expected) in enumerate(zip(got, running_composition(a, b, dim),
+                                                      strict=True)):
+            assert_close(value, expected.numpy(), f"{what}: output {index}",
+                         hint=INCLUSIVE_HINT, **TIGHT)
+
+
+@check("selective_scan", "gradient")
+def inclusive_scan_returns_new_tensors_with_torchs_gradients(m):
+    """inclusive_scan returns new tensors, not its inputs (at length 1 too: the steps composed
+    are step 0 itself, a copy of it), and the gradients of each output with respect to a and b
+    equal torch autograd's through the running composition (float64)."""
+    for k, (shape, dim) in enumerate([((2, 1, 3), 1), ((1, 4), 0), ((2, 6, 3), 1),
+                                      ((3, 7), -1)]):
+        a, b = affine_steps(340 + k, shape)
+        leaves = [a.clone().requires_grad_(), b.clone().requires_grad_()]
+        expected = running_composition(*leaves, dim)
+        for output in (0, 1):
+            what = f"inclusive_scan on shape {shape}, dim = {dim}: output {output}"
+            upstream = torch.randn(shape, generator=torch.Generator().manual_seed(350 + k),
+                                   dtype=F64)
+            result = run_probe(m, "phase2.vjp", m.inclusive_scan, [a, b], upstream,
+                               {"dim": dim}, output=output)
+            if result["inputs"] is None:
+                raise CheckFailed(
+                    f"{what} is one of its inputs itself (or a tensor cut off from autograd).",
+                    "Return new tensors: a caller that writes into the result would otherwise "
+                    "change its own steps. At length 1 return a.clone(), b.clone().")
+            grads = torch.autograd.grad(expected[output], leaves, upstream, retain_graph=True,
+                                        allow_unused=True)
+            for index, (name, grad) in enumerate(zip("ab", grads, strict=True)):
+                wanted = np.zeros(shape) if grad is None else grad.numpy()
+                got = result["inputs"][index]
+                assert_close(np.zeros(shape) if got is None else as_array(got, name), wanted,
+                             f"∂/∂{name} of {what}", hint=INCLUSIVE_HINT, **TIGHT)
+
+
 DECLARED = [
+    Numeric("combine", lambda m, dt: (m.combine, [affine_steps(360, (2, 5), dt),
+                                                 affine_steps(361, (2, 5), dt)], {}),
+            outputs=("float", "float")),
+    Numeric("inclusive_scan(dim=1)",
+            lambda m, dt: (m.inclusive_scan, [*affine_steps(362, (2, 7, 3), dt), 1], {}),
+            outputs=("float", "float")),
+    Numeric("inclusive_scan at length 1",
+            lambda m, dt: (m.inclusive_scan, [*affine_steps(363, (2, 1, 3), dt), 1], {}),
+            outputs=("float", "float")),
     Numeric("selective_scan_sequential",
             lambda m, dt: (m.selective_scan_sequential, scan_inputs(70, 2, 6, 3, 2, dt), {})),
     Numeric("selective_scan_parallel(chunk=4)",
@@ -191,6 +303,19 @@ def scan_outputs(m):
     def scan(name, **kwargs):
         return lambda: np.round(run(m, getattr(m, name), *inputs, **kwargs), 4)
 
+    steps = affine_steps(81, (2, 5, 3))
+
+    def composed(name, *args):
+        return lambda: np.concatenate([np.ravel(np.round(as_array(v, ""), 4)) for v in
+                                       unpack(run_probe(m, "phase2.run", getattr(m, name),
+                                                        list(args)), 2, name)])
+
     return {"sequential": safely(scan("selective_scan_sequential")),
+            "combine": safely(composed("combine", steps, affine_steps(82, (2, 5, 3)))),
+            "inclusive_dim_0": safely(composed("inclusive_scan", *steps, 0)),
+            "inclusive_last_dim": safely(composed("inclusive_scan", *steps, -1)),
+            "inclusive_length_1_is_new": safely(lambda: float(run_probe(
+                m, "phase2.vjp", m.inclusive_scan, list(affine_steps(83, (2, 1, 3))),
+                torch.ones(2, 1, 3, dtype=F64), {"dim": 1})["inputs"] is not None)),
             "parallel": safely(scan("selective_scan_parallel", chunk=4)),
             "parallel_one_chunk": safely(scan("selective_scan_parallel", chunk=16))}

@@ -128,6 +128,38 @@ def seq2seq_gradients_reach_every_parameter_as_torchs(m):
         assert_close(grad, p.grad.numpy(), f"∂/∂{ours}", hint=ARCH_HINT, rtol=1e-6, atol=1e-8)
 
 
+@check("seq2seq_model", "oracle")
+def seq2seq_embed_scales_adds_positions_and_drops_in_training(m):
+    """embed(ids, table) = E[ids]·√d_model + PE[0 … T−1] in eval mode for both tables (float64,
+    the reference's weights); in training mode, with dropout 0.5, every entry is either 0 or
+    that value times 1/(1 − 0.5), about half of them are 0, and two seeds drop different ones."""
+    hint = ("embed(ids, table) = dropout(table(ids)·√d_model + PE[0 … T−1]): scale by √d_model "
+            "BEFORE adding the positional table, use the table given (src_embed or tgt_embed), "
+            "and drop out once, with the model's own nn.Dropout (identity in eval mode).")
+    reference, student = paired_models(m, 130, dropout=0.5)
+    src, tgt = _ids(131)
+    for ids, side in ((src, "src"), (tgt, "tgt")):
+        table = getattr(student, f"{side}_embed")
+        with torch.no_grad():
+            expected = reference._embed(ids, getattr(reference, f"{side}_embed")).numpy()
+        student.eval()
+        assert_close(run(m, student.embed, ids, table), expected,
+                     f"embed(ids, {side}_embed) in eval mode", hint=hint, **TIGHT)
+        student.train()
+        dropped = [run(m, student.embed, ids, table, seed=seed) for seed in (1, 2)]
+        for seed, got in zip((1, 2), dropped, strict=True):
+            kept = got != 0
+            assert_close(got[kept], 2.0 * expected[kept],
+                         f"the entries embed(ids, {side}_embed) keeps in training mode "
+                         f"(dropout 0.5, seed {seed})", hint=hint, **TIGHT)
+            if not 0.3 < 1.0 - kept.mean() < 0.7:
+                raise CheckFailed(f"in training mode with dropout 0.5, embed(ids, {side}_embed) "
+                                  f"set {1.0 - kept.mean():.0%} of its entries to 0.", hint)
+        if np.array_equal(dropped[0], dropped[1]):
+            raise CheckFailed(f"embed(ids, {side}_embed) in training mode drops the same "
+                              "entries for two seeds.", hint)
+
+
 @check("seq2seq_model", "invariant")
 def seq2seq_decoder_ignores_future_targets(m):
     """Changing the target tokens from position t on leaves the logits of positions 0 … t−1
@@ -274,6 +306,12 @@ def seq2seq_outputs(m):
         stats = run_probe(m, "phase6.parameter_statistics", student_model(m))
         return [round(stats[name][1], 2) for name in ("src_embed.weight", "head.weight")]
 
+    def embedded():
+        _, student = paired_models(m, 121)
+        student.eval()
+        return run(m, student.embed, src, student.src_embed)[:, :, :4]
+
     return {"post_norm": safely(lambda: logits({})),
+            "embed": safely(embedded),
             "pre_norm": safely(lambda: logits({"norm_first": True})),
             "init": safely(init)}
