@@ -312,6 +312,10 @@ def scan_outputs(m):
 
     return {"sequential": safely(scan("selective_scan_sequential")),
             "combine": safely(composed("combine", steps, affine_steps(82, (2, 5, 3)))),
+            "combine_float32_itemsize": safely(lambda: float(as_array(unpack(run_probe(
+                m, "phase2.run", m.combine, [affine_steps(84, (3,), torch.float32),
+                                             affine_steps(85, (3,), torch.float32)]),
+                2, "combine")[0], "combine").itemsize)),
             "inclusive_dim_0": safely(composed("inclusive_scan", *steps, 0)),
             "inclusive_last_dim": safely(composed("inclusive_scan", *steps, -1)),
             "inclusive_length_1_is_new": safely(lambda: float(run_probe(

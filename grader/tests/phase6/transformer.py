@@ -311,7 +311,13 @@ def seq2seq_outputs(m):
         student.eval()
         return run(m, student.embed, src, student.src_embed)[:, :, :4]
 
+    def dropped_share():  # the share of entries training-mode dropout 0.5 zeroes, seed 1
+        _, student = paired_models(m, 121, dropout=0.5)
+        student.train()
+        return round(float((run(m, student.embed, src, student.src_embed, seed=1) == 0).mean()), 1)
+
     return {"post_norm": safely(lambda: logits({})),
             "embed": safely(embedded),
+            "embed_dropped_share": safely(dropped_share),
             "pre_norm": safely(lambda: logits({"norm_first": True})),
             "init": safely(init)}
