@@ -69,33 +69,33 @@ def _grade_summary(phase_number: int, target: str, exercises: list[str] | None) 
     }
 
 
-def _mutant_task(phase_number: int, mutant: mutants.Mutant) -> tuple[str, dict]:
+def _grade_beside(
+    phase_number: int, text: str, siblings: Path, exercises: list[str] | None
+) -> dict:
+    """Grade `text` as the phase's file, in a scratch folder beside copies of the phase files
+    in `siblings` (its relative imports of earlier phases find them)."""
     phase = phase_by_number(phase_number)
-    folder = Path(tempfile.mkdtemp(prefix="gradschool-mutant-"))
+    folder = Path(tempfile.mkdtemp(prefix="gradschool-verify-"))
     try:
-        for other in (ROOT / "solutions").glob("phase*.py"):
+        for other in siblings.glob("phase*.py"):
             shutil.copyfile(other, folder / other.name)
-        source = (ROOT / "solutions" / phase.filename).read_text()
-        (folder / phase.filename).write_text(mutant.apply(source))
-        return mutant.id, _grade_summary(
-            phase_number, str(folder / phase.filename), [mutant.exercise]
-        )
+        (folder / phase.filename).write_text(text)
+        return _grade_summary(phase_number, str(folder / phase.filename), exercises)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _mutant_task(phase_number: int, mutant: mutants.Mutant) -> tuple[str, dict]:
+    source = (ROOT / "solutions" / phase_by_number(phase_number).filename).read_text()
+    mutated = mutant.apply(source)
+    return mutant.id, _grade_beside(phase_number, mutated, ROOT / "solutions", [mutant.exercise])
 
 
 def _level_stub_task(phase_number: int, level: str) -> dict:
     """Grade the `level` stub of a phase as a student would first run it: beside the
-    committed standard stubs of the other phases (its relative imports find them)."""
-    phase = phase_by_number(phase_number)
-    folder = Path(tempfile.mkdtemp(prefix=f"gradschool-{level}-stub-"))
-    try:
-        for other in (ROOT / "exercises").glob("phase*.py"):
-            shutil.copyfile(other, folder / other.name)
-        (folder / phase.filename).write_text(stubgen.stub_for(phase, level))
-        return _grade_summary(phase_number, str(folder / phase.filename), None)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    committed standard stubs of the other phases."""
+    stub = stubgen.stub_for(phase_by_number(phase_number), level)
+    return _grade_beside(phase_number, stub, ROOT / "exercises", None)
 
 
 def stub_problems(level: str, summary: dict) -> list[str]:
