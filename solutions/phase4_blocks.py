@@ -77,7 +77,8 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     # KEEP guided
     if approximate == "tanh":
     # END KEEP
-        return 0.5 * x * (1.0 + torch.tanh(SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3)))
+        # ½·(1 + tanh u) = sigmoid(2u): one elementwise pass where the formula takes three
+        return x * torch.sigmoid(2.0 * SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3))
     # KEEP guided
     if approximate != "none":
     # END KEEP
