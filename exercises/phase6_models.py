@@ -983,15 +983,18 @@ class MambaLM(nn.Module):
 
 class SentimentClassifier(nn.Module):
     """A Mamba sentence classifier: embedding → n_layer MambaLayers → norm_f (RMSNorm) → the
-    masked mean over the real tokens → dropout → head = nn.Linear(d_model, num_classes).
+    state at each row's last real token → dropout → head = nn.Linear(d_model, num_classes).
 
     forward(idx (B, T) int64, lengths (B,) int64) → logits (B, num_classes). Row b's tokens
-    are idx[b, :lengths[b]]; the positions after them are padding (any id) and change nothing:
+    are idx[b, :lengths[b]] (lengths_b ≥ 1); the positions after them are padding (any id) and
+    change nothing:
 
-        pooled_b = (1 / lengths_b) Σ_{t < lengths_b} h_{b,t}     (h the output of norm_f)
+        pooled_b = h_{b, lengths_b − 1}     (h the output of norm_f)
 
-    Padding sits at the end, so the causal layers never see it before a real token; a batch
-    padded to another length gives the same logits. Dropout (p = dropout) acts in train mode.
+    The layers are causal, so the last real token's state is the only one that has read the
+    whole sentence (GPT-1 classifies from it too). Padding sits at the end, so the layers
+    never see it before a real token; a batch padded to another length gives the same
+    logits. Dropout (p = dropout) acts in train mode.
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2,
@@ -1011,4 +1014,5 @@ class SentimentClassifier(nn.Module):
 
     def forward(self, idx: Tensor, lengths: Tensor) -> Tensor:
         """idx (B, T), lengths (B,) → logits (B, num_classes)."""
+        # HINT: row b's last real token is at position lengths_b − 1, not at T − 1 (padding).
         raise NotImplementedError("sentiment_classifier: SentimentClassifier.forward: idx (B, T), lengths (B,) → logits (B, num_classes).")

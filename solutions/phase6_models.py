@@ -1746,15 +1746,18 @@ class MambaLM(nn.Module):
 
 class SentimentClassifier(nn.Module):
     """A Mamba sentence classifier: embedding → n_layer MambaLayers → norm_f (RMSNorm) → the
-    masked mean over the real tokens → dropout → head = nn.Linear(d_model, num_classes).
+    state at each row's last real token → dropout → head = nn.Linear(d_model, num_classes).
 
     forward(idx (B, T) int64, lengths (B,) int64) → logits (B, num_classes). Row b's tokens
-    are idx[b, :lengths[b]]; the positions after them are padding (any id) and change nothing:
+    are idx[b, :lengths[b]] (lengths_b ≥ 1); the positions after them are padding (any id) and
+    change nothing:
 
-        pooled_b = (1 / lengths_b) Σ_{t < lengths_b} h_{b,t}     (h the output of norm_f)
+        pooled_b = h_{b, lengths_b − 1}     (h the output of norm_f)
 
-    Padding sits at the end, so the causal layers never see it before a real token; a batch
-    padded to another length gives the same logits. Dropout (p = dropout) acts in train mode.
+    The layers are causal, so the last real token's state is the only one that has read the
+    whole sentence (GPT-1 classifies from it too). Padding sits at the end, so the layers
+    never see it before a real token; a batch padded to another length gives the same
+    logits. Dropout (p = dropout) acts in train mode.
     """
 
     def __init__(self, vocab_size: int, d_model: int = 64, n_layer: int = 2,
@@ -1785,8 +1788,9 @@ class SentimentClassifier(nn.Module):
             x = layer(x)
         h = self.norm_f(x)  # (B, T, d_model)
         # END KEEP
-        real = torch.arange(idx.shape[1], device=idx.device) < lengths[:, None]  # (B, T)
-        pooled = (h * real[..., None]).sum(1) / lengths[:, None].to(h.dtype)  # (B, d_model)
+        # HINT: row b's last real token is at position lengths_b − 1, not at T − 1 (padding).
+        rows = torch.arange(idx.shape[0], device=idx.device)  # (B,)
+        pooled = h[rows, lengths - 1]  # (B, d_model)
         # KEEP guided
         return self.head(self.drop(pooled))  # (B, num_classes)
         # END KEEP

@@ -188,5 +188,5 @@ class SentimentClassifier(nn.Module):
         for layer in self.layers:
             x = layer(x)
         h = self.norm_f(x)
-        totals = h.cumsum(1)[torch.arange(len(idx)), lengths - 1]
-        return self.head(self.drop(totals / lengths.unsqueeze(1).to(h.dtype)))
+        where = (lengths - 1).view(-1, 1, 1).expand(-1, 1, h.shape[2])
+        return self.head(self.drop(h.gather(1, where).squeeze(1)))

@@ -1443,7 +1443,7 @@ class MambaLM(nn.Module):
 
 
 class SentimentClassifier(nn.Module):
-    """Mamba layers, norm_f, the mean over each row's real tokens, dropout, a linear head."""
+    """Mamba layers, norm_f, the state at each row's last real token, dropout, a linear head."""
 
     def __init__(
         self,
@@ -1474,7 +1474,6 @@ class SentimentClassifier(nn.Module):
         for layer in self.layers:
             h = layer(h)
         h = self.norm_f(h)
-        real = torch.arange(idx.shape[1], device=idx.device)[None, :] < lengths[:, None]  # (B, T')
-        weights = real.to(h.dtype) / lengths[:, None].to(h.dtype)  # (B, T'), rows sum to 1
-        pooled = torch.einsum("bt,btc->bc", weights, h)  # (B, C)
+        last = F.one_hot(lengths - 1, idx.shape[1]).to(h.dtype)  # (B, T'), a 1 at lengths_b - 1
+        pooled = torch.einsum("bt,btc->bc", last, h)  # (B, C)
         return self.head(self.drop(pooled))

@@ -1,6 +1,7 @@
-"""6.11 the sentiment classifier: the pooled logits against the masked mean of its own hidden
-states computed in the judge, invariance to the padding's length and content, the gradients
-of the head (and none into padding), dropout in train mode only, init, and the dtype contract."""
+"""6.11 the sentiment classifier: the logits against the head of its own hidden state at each
+row's last real token, taken in the judge; invariance to the padding's length and content, the
+gradients of the head (and none into padding), dropout in train mode only, init, and the dtype
+contract."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ F64 = torch.float64
 TIGHT = {"rtol": 1e-9, "atol": 1e-11}
 VOCAB = 17
 SIZES = {"vocab_size": VOCAB, "d_model": 8, "n_layer": 2, "num_classes": 3, "d_state": 4}
-POOL_HINT = ("pooled_b = (1 / lengths_b)·Σ_{t < lengths_b} h_{b,t}, h = norm_f(output of the "
-             "layers): a mean over the real tokens only — not over all T positions, not the "
-             "last position — then head(dropout(pooled)).")
+POOL_HINT = ("pooled_b = h_{b, lengths_b − 1}, h = norm_f(output of the layers): the state at "
+             "row b's last real token — not at position T − 1 (padding for a short row), not "
+             "a mean over positions — then head(dropout(pooled)).")
 LENGTHS = torch.tensor([5, 1, 9, 3])
 
 
@@ -46,16 +47,19 @@ def hidden_states(m, model, idx) -> np.ndarray:
     return run(m, model.norm_f, torch.from_numpy(x))
 
 
+def last_real(h: np.ndarray, lengths: torch.Tensor) -> np.ndarray:
+    """h (B, T, C) → (B, C): row b's state at position lengths_b − 1."""
+    return h[np.arange(len(h)), lengths.numpy() - 1]
+
+
 @check("sentiment_classifier", "oracle", weight=2)
-def logits_are_the_head_of_the_masked_mean(m):
-    """The logits equal head(mean of norm_f's outputs over each row's first lengths_b
-    positions), the mean and the head computed in the judge from your own hidden states and
-    head weights (float64)."""
+def logits_are_the_head_of_the_last_real_state(m):
+    """The logits equal head(norm_f's output at each row's position lengths_b − 1), the pooling
+    and the head computed in the judge from your own hidden states and head weights
+    (float64)."""
     model = classifier(m, 1)
     idx = padded(300, LENGTHS, 11, 301)
-    h = hidden_states(m, model, idx)
-    real = (np.arange(11) < LENGTHS.numpy()[:, None])[..., None]
-    pooled = (h * real).sum(1) / LENGTHS.numpy()[:, None]
+    pooled = last_real(hidden_states(m, model, idx), LENGTHS)
     weight = as_array(fetch(model.head.weight), "head.weight")
     bias = as_array(fetch(model.head.bias), "head.bias")
     assert_close(run(m, model, idx, LENGTHS), pooled @ weight.T + bias,
@@ -86,8 +90,7 @@ def gradients_reach_the_head_and_never_the_padding(m):
     idx = torch.where(real, torch.where(idx == pad_only, 0, idx), pad_only)
     upstream = randn(322, 4, 3)
     result = gradients(m, model, [idx, LENGTHS], upstream, "SentimentClassifier")
-    h = hidden_states(m, model, idx)
-    pooled = (h * real.numpy()[..., None]).sum(1) / LENGTHS.numpy()[:, None]
+    pooled = last_real(hidden_states(m, model, idx), LENGTHS)
     params = result["params"]
     for name in ("head.weight", "head.bias", "embedding.weight"):
         if params.get(name) is None:
