@@ -2,7 +2,7 @@
 and KV-cached against uncached generation.
 
 1. Training throughput, tokens/s: the reference GPT (your phase-2 attention, phase-4 LayerNorm
-   with its hand-written backward, tanh GELU, phase-3 cross-entropy) against
+   with its hand-written backward, phase-4 tanh GELU as x·σ(2u), phase-3 cross-entropy) against
    grader/tests/phase6/_reference.py's TorchGPT (F.scaled_dot_product_attention, nn.LayerNorm,
    F.gelu, F.cross_entropy), both the capstone's model (4 layers, 4 heads, 128 embedding,
    block 64, vocabulary 65) at batch 32, same weights, float32, forward + backward + an AdamW
